@@ -1,0 +1,71 @@
+"""The supernet file format: a torch file (loaded with ``weights_only=True``) holding the weights and what is
+needed to rebuild the network: format version, supernet name, number of classes and constructor options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from nas.io import load_torch_file, save_torch_file
+from nas.supernet.registry import create_supernet, list_supernets
+from search_spaces import CheckpointError, NasError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_supernet", "save_supernet", "supernet_payload"]
+
+FORMAT = "nas-supernet"
+FORMAT_VERSION = 1
+
+
+def supernet_payload(supernet: nn.Module) -> dict[str, Any]:
+    """The dict stored for a supernet (also embedded in training checkpoints)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "supernet": supernet.space.name,
+        "num_classes": supernet.num_classes,
+        "options": {"dropout": supernet.dropout_rate},
+        "state_dict": supernet.state_dict(),
+    }
+
+
+def save_supernet(supernet: nn.Module, path: str | os.PathLike[str]) -> Path:
+    """Write the supernet atomically to ``path``."""
+    return save_torch_file(path, supernet_payload(supernet))
+
+
+def supernet_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> nn.Module:
+    """Rebuild a supernet from :func:`supernet_payload`'s dict, checking format, version, name and shapes."""
+    if payload.get("format") != FORMAT:
+        raise CheckpointError(f"{source} is not a supernet file (format={payload.get('format')!r}, expected {FORMAT!r})")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{source} has format_version={version!r}; this version reads {FORMAT_VERSION}")
+    name = payload.get("supernet")
+    if name not in list_supernets():
+        raise CheckpointError(f"{source} is for supernet {name!r}; known supernets: {', '.join(list_supernets())}")
+    options = payload.get("options", {})
+    num_classes = payload.get("num_classes")
+    if not isinstance(options, dict) or not isinstance(num_classes, int):
+        raise CheckpointError(f"{source} has malformed num_classes/options")
+    try:
+        supernet = create_supernet(name, num_classes=num_classes, **options)
+        supernet.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, RuntimeError, TypeError, NasError) as exc:
+        first = str(exc).splitlines()[0][:300]
+        raise CheckpointError(f"{source} does not match supernet {name!r}: {first}") from None
+    return supernet
+
+
+def load_supernet(path: str | os.PathLike[str]) -> nn.Module:
+    """Load a supernet written by :func:`save_supernet` (or the supernet inside a training checkpoint).
+
+    Raises:
+        CheckpointError: missing, corrupt or unsafe file, unknown format or version, or weights that do not fit.
+    """
+    payload = load_torch_file(path, "supernet")
+    if "supernet_payload" in payload:  # a training checkpoint wraps the supernet
+        payload = payload["supernet_payload"]
+    return supernet_from_payload(payload, source=str(path))

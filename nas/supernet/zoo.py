@@ -1,0 +1,27 @@
+"""The registered supernets: one decorated function each, named after its search space."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from nas.supernet.mbv3 import ElasticMobileNetV3
+from nas.supernet.registry import register_supernet
+from search_spaces import MobileNetV3Space, get_space
+
+__all__ = ["ofa_mbv3", "ofa_mbv3_small"]
+
+
+def _space(name: str) -> MobileNetV3Space:
+    return cast(MobileNetV3Space, get_space(name))
+
+
+@register_supernet
+def ofa_mbv3(num_classes: int = 1000, dropout: float = 0.1) -> ElasticMobileNetV3:
+    """Once-for-all MobileNetV3 (width 1.0) for 128..224 px inputs."""
+    return ElasticMobileNetV3(_space("ofa_mbv3"), num_classes, dropout)
+
+
+@register_supernet
+def ofa_mbv3_small(num_classes: int = 10, dropout: float = 0.1) -> ElasticMobileNetV3:
+    """The same elastic blocks with 8x total downsampling, for 24..32 px inputs (digits, CIFAR-10)."""
+    return ElasticMobileNetV3(_space("ofa_mbv3_small"), num_classes, dropout)

@@ -1,0 +1,36 @@
+"""Architecture types and search spaces. Holds no weights and imports nothing from ``nas`` or ``predictors``."""
+
+from __future__ import annotations
+
+from search_spaces import ofa_mbv3 as _ofa_mbv3  # noqa: F401  (registers the spaces)
+from search_spaces.arch import Arch, Choice
+from search_spaces.base import Decision, SearchSpace
+from search_spaces.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    InvalidArchError,
+    NasError,
+    UnknownNameError,
+)
+from search_spaces.ofa_mbv3 import MobileNetV3Space, StageSpec, make_divisible
+from search_spaces.registry import get_space, list_spaces, register_space
+
+__all__ = [
+    "Arch",
+    "CheckpointError",
+    "Choice",
+    "ConfigError",
+    "DataError",
+    "Decision",
+    "InvalidArchError",
+    "MobileNetV3Space",
+    "NasError",
+    "SearchSpace",
+    "StageSpec",
+    "UnknownNameError",
+    "get_space",
+    "list_spaces",
+    "make_divisible",
+    "register_space",
+]

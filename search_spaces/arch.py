@@ -1,0 +1,88 @@
+"""The architecture type: an immutable, hashable, JSON-round-trippable assignment of choices.
+
+Its labels (``resolution``, ``s2_depth``, ``s2_b1_kernel``, ...) are the one vocabulary of the platform: the same
+strings are Optuna parameter names, keys of :meth:`Arch.to_dict` and DataFrame columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from search_spaces.errors import InvalidArchError
+
+Choice = Union[int, float, str]
+
+__all__ = ["Arch", "Choice"]
+
+
+@dataclass(frozen=True)
+class Arch(Mapping[str, Choice]):
+    """One architecture of a named search space.
+
+    Build it through a space (``space.validate(...)``, ``space.sample(rng)``) or :meth:`Arch.from_json`, which
+    validate; the constructor itself trusts its input. Only the labels active for this architecture are stored
+    (a stage of depth 2 has no ``_b3_`` labels), so equal networks compare and hash equal.
+    """
+
+    space: str
+    values: tuple[tuple[str, Choice], ...]
+
+    def __getitem__(self, label: str) -> Choice:
+        for key, value in self.values:
+            if key == label:
+                return value
+        raise KeyError(label)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_dict(self) -> dict[str, Choice]:
+        """The labels and their values, in the space's order (no space name)."""
+        return dict(self.values)
+
+    def to_json(self) -> str:
+        """A JSON object with the space name under ``"space"`` and one key per label."""
+        return json.dumps({"space": self.space, **self.to_dict()})
+
+    @property
+    def key(self) -> str:
+        """A short stable digest of the architecture, for file names and cache keys."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_json(cls, text: str | Mapping[str, Any], space: str | None = None) -> Arch:
+        """Parse and validate a JSON object (text or already decoded) against its space.
+
+        The space comes from the ``"space"`` key or the ``space`` argument; if both are given they must agree.
+        """
+        from search_spaces.registry import get_space
+
+        if isinstance(text, str):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidArchError(f"arch is not valid JSON: {exc}", field="arch", value=text[:80]) from None
+        else:
+            data = text
+        if not isinstance(data, Mapping):
+            raise InvalidArchError(
+                f"arch must be a JSON object, got {type(data).__name__}", field="arch", value=data, allowed="object"
+            )
+        named = data.get("space", space)
+        if named is None:
+            raise InvalidArchError("arch has no 'space' key and no space was given", field="space")
+        if space is not None and named != space:
+            raise InvalidArchError(
+                f"space={named!r} does not match the expected space {space!r}", field="space", value=named
+            )
+        return get_space(str(named)).validate(data)
+
+    def __str__(self) -> str:
+        return self.to_json()

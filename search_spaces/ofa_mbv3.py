@@ -1,0 +1,195 @@
+"""The once-for-all MobileNetV3 space (width 1.0) and its small-image variant.
+
+Faithful to the original: kernel {3, 5, 7} and expand ratio {3, 4, 6} per block, depth {2, 3, 4} per stage over
+five elastic stages of widths 24, 40, 80, 112, 160 (squeeze-excite in the 40/112/160 stages, ReLU in the first two,
+h-swish after), a fixed 16-channel stem and first MBConv, and a 960 -> 1280 -> classes head. Architectures read and
+write OFA's own config format ``{"ks": [20], "e": [20], "d": [5], "r": int}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from search_spaces.arch import Arch
+from search_spaces.base import Decision, SearchSpace
+from search_spaces.errors import InvalidArchError, describe_choices
+from search_spaces.registry import register_space
+
+__all__ = ["MobileNetV3Space", "StageSpec", "make_divisible"]
+
+_OFA_KEYS = ("ks", "e", "d", "r")
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to a multiple of ``divisor`` without losing more than 10% (MobileNet's rule)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One elastic stage: output width, stride of its first block, activation and squeeze-excite."""
+
+    width: int
+    stride: int
+    activation: str  # "relu" or "hswish"
+    squeeze_excite: bool
+
+
+_OFA_STAGES = (
+    StageSpec(24, 2, "relu", False),
+    StageSpec(40, 2, "relu", True),
+    StageSpec(80, 2, "hswish", False),
+    StageSpec(112, 1, "hswish", True),
+    StageSpec(160, 2, "hswish", True),
+)
+
+
+@dataclass(frozen=True, repr=False)
+class MobileNetV3Space(SearchSpace):
+    """An elastic MobileNetV3 space: resolution, then per stage a depth and per block a kernel and expand ratio."""
+
+    name: str
+    resolutions: tuple[int, ...]
+    stages: tuple[StageSpec, ...] = _OFA_STAGES
+    kernel_sizes: tuple[int, ...] = (3, 5, 7)
+    expand_ratios: tuple[int, ...] = (3, 4, 6)
+    depths: tuple[int, ...] = (2, 3, 4)
+    stem_width: int = 16
+    stem_stride: int = 2
+    first_block_width: int = 16
+    final_expand_width: int = 960
+    last_channel: int = 1280
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths)
+
+    def decisions(self) -> tuple[Decision, ...]:
+        return _decisions(self)
+
+    @staticmethod
+    def depth_label(stage: int) -> str:
+        """Label of a stage's depth; stages count from 1."""
+        return f"s{stage}_depth"
+
+    @staticmethod
+    def block_label(stage: int, block: int, what: str) -> str:
+        """Label of a block's ``kernel`` or ``expand``; stages and blocks count from 1."""
+        return f"s{stage}_b{block}_{what}"
+
+    # ------------------------------------------------------------------ OFA's config format
+    def to_ofa_config(self, arch: Arch) -> dict[str, Any]:
+        """OFA's format; slots past a stage's depth repeat the stage's last active block, as OFA ignores them."""
+        ks: list[int] = []
+        expand: list[int] = []
+        depths: list[int] = []
+        for stage in range(1, len(self.stages) + 1):
+            depth = int(arch[self.depth_label(stage)])
+            depths.append(depth)
+            for block in range(1, self.max_depth + 1):
+                source = min(block, depth)
+                ks.append(int(arch[self.block_label(stage, source, "kernel")]))
+                expand.append(int(arch[self.block_label(stage, source, "expand")]))
+        return {"ks": ks, "e": expand, "d": depths, "r": int(arch["resolution"])}
+
+    def from_ofa_config(self, config: Any, *, extra_keys: tuple[str, ...] = ()) -> Arch:
+        """Validate an OFA config (every slot, active or not, must hold an allowed value).
+
+        Args:
+            config: the decoded JSON object.
+            extra_keys: keys to tolerate besides ``ks``, ``e``, ``d``, ``r`` (e.g. ``num_classes`` in a table).
+        """
+        if not isinstance(config, Mapping):
+            raise InvalidArchError(
+                f"OFA config must be a JSON object, got {type(config).__name__}", field="config", value=config
+            )
+        for key in config:
+            if key not in _OFA_KEYS and key not in extra_keys:
+                raise InvalidArchError(
+                    f"unknown field {key!r} in OFA config; allowed: {', '.join(_OFA_KEYS)}",
+                    field=str(key),
+                    value=config[key],
+                    allowed=_OFA_KEYS,
+                )
+        n_stages, n_slots = len(self.stages), len(self.stages) * self.max_depth
+        ks = _int_list(config, "ks", n_slots, self.kernel_sizes)
+        expand = _int_list(config, "e", n_slots, self.expand_ratios)
+        depths = _int_list(config, "d", n_stages, self.depths)
+        if "r" not in config:
+            raise InvalidArchError("missing field 'r' in OFA config", field="r", allowed=self.resolutions)
+        resolution = self._check_value(self.decisions()[0], config["r"], field="r")
+        values: dict[str, Any] = {"resolution": resolution}
+        for stage in range(1, n_stages + 1):
+            values[self.depth_label(stage)] = depths[stage - 1]
+            for block in range(1, depths[stage - 1] + 1):
+                slot = (stage - 1) * self.max_depth + block - 1
+                values[self.block_label(stage, block, "kernel")] = ks[slot]
+                values[self.block_label(stage, block, "expand")] = expand[slot]
+        return self.validate(values)
+
+
+def _int_list(config: Mapping[str, Any], key: str, length: int, allowed: tuple[int, ...]) -> list[int]:
+    if key not in config:
+        raise InvalidArchError(f"missing field {key!r} in OFA config", field=key, allowed=allowed)
+    values = config[key]
+    if not isinstance(values, list):
+        raise InvalidArchError(
+            f"{key} must be a list of {length} integers, got {type(values).__name__}", field=key, value=values
+        )
+    if len(values) != length:
+        raise InvalidArchError(
+            f"{key} has {len(values)} entries, expected {length}", field=key, value=values, allowed=length
+        )
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+            raise InvalidArchError(
+                f"{key}[{index}]={value!r} not in {describe_choices(allowed)}",
+                field=f"{key}[{index}]",
+                value=value,
+                allowed=allowed,
+            )
+    return list(values)
+
+
+_DECISION_CACHE: dict[MobileNetV3Space, tuple[Decision, ...]] = {}
+
+
+def _decisions(space: MobileNetV3Space) -> tuple[Decision, ...]:
+    cached = _DECISION_CACHE.get(space)
+    if cached is not None:
+        return cached
+    decisions = [Decision("resolution", space.resolutions)]
+    min_depth = min(space.depths)
+    for stage in range(1, len(space.stages) + 1):
+        depth_label = space.depth_label(stage)
+        decisions.append(Decision(depth_label, space.depths))
+        for block in range(1, space.max_depth + 1):
+            gate = None if block <= min_depth else (depth_label, block)
+            decisions.append(Decision(space.block_label(stage, block, "kernel"), space.kernel_sizes, gate))
+            decisions.append(Decision(space.block_label(stage, block, "expand"), space.expand_ratios, gate))
+    _DECISION_CACHE[space] = tuple(decisions)
+    return _DECISION_CACHE[space]
+
+
+@register_space("ofa_mbv3")
+def ofa_mbv3() -> MobileNetV3Space:
+    """OFA MobileNetV3 width 1.0 for ImageNet-sized inputs: resolution 128..224 in steps of 4."""
+    return MobileNetV3Space(name="ofa_mbv3", resolutions=tuple(range(128, 225, 4)))
+
+
+@register_space("ofa_mbv3_small")
+def ofa_mbv3_small() -> MobileNetV3Space:
+    """The same blocks for 32x32 inputs (digits, CIFAR-10): stem stride 1, stages 2/2/2/1/1, resolution 24..32.
+
+    Total downsampling is 8 instead of 32, so a 32x32 image ends as a 4x4 map, as 224 does as 7x7 in OFA.
+    """
+    stages = tuple(
+        StageSpec(spec.width, stride, spec.activation, spec.squeeze_excite)
+        for spec, stride in zip(_OFA_STAGES, (2, 2, 2, 1, 1))
+    )
+    return MobileNetV3Space(name="ofa_mbv3_small", resolutions=(24, 28, 32), stages=stages, stem_stride=1)

@@ -1,0 +1,42 @@
+"""Shared fixtures and helpers for the test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCHDATA = REPO_ROOT.parent / "shared" / "benchdata"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def benchdata() -> Path:
+    """The published NAS tables beside the project (never copied into it)."""
+    if not BENCHDATA.is_dir():
+        pytest.fail(f"benchmark data not found at {BENCHDATA}; it ships beside the project in ../shared")
+    return BENCHDATA
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every parameter and BN statistic distinct random values, so equivalence tests are not trivial."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            noise = torch.randn(tensor.shape, generator=generator)
+            if name.endswith("running_var"):
+                tensor.copy_(0.5 + noise.abs())
+            elif "transform_" in name:
+                tensor.add_(0.1 * noise)
+            else:
+                tensor.copy_(0.2 * noise)
+    return model

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d, DynamicDepthwiseConv2d, DynamicSqueezeExcite
-from nas.supernet.static import ConvBnAct, MobileNetV3Subnet, activation, first_block
+from nas.supernet.static import ConvBnAct, MobileNetV3Subnet, activation, first_block, subnet_macs
 from search_spaces import Arch, InvalidArchError, MobileNetV3Space, make_divisible
 
 __all__ = ["ElasticMBConv", "ElasticMobileNetV3"]
@@ -197,6 +197,10 @@ class ElasticMobileNetV3(nn.Module):
         x = self.final_expand(x)
         x = self.feature_mix(x.mean((2, 3), keepdim=True)).flatten(1)
         return self.classifier(self.dropout(x))
+
+    def macs(self, arch: Arch) -> int:
+        """Multiply-accumulates of ``arch`` at its resolution, batch 1 (as FlopCounterMode counts its subnet)."""
+        return subnet_macs(self.space, arch, self.num_classes)
 
     # ------------------------------------------------------------------ extraction
     def extract(self, arch: Arch | None = None) -> MobileNetV3Subnet:

@@ -7,12 +7,16 @@ arch alone (``MobileNetV3Subnet(space, arch, num_classes)``) and loads its weigh
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import lru_cache
+from typing import Any
 
+import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces import Arch, MobileNetV3Space, make_divisible
 
-__all__ = ["ConvBnAct", "MBConvBlock", "MobileNetV3Subnet", "SqueezeExcite", "activation", "block_plan", "first_block"]
+__all__ = ["ConvBnAct", "MBConvBlock", "MobileNetV3Subnet", "SqueezeExcite", "activation", "block_plan", "first_block", "subnet_macs"]
 
 
 def activation(name: str) -> nn.Module:
@@ -140,3 +144,51 @@ class MobileNetV3Subnet(nn.Module):
         x = self.final_expand(self.blocks(self.stem(x)))
         x = self.feature_mix(x.mean((2, 3), keepdim=True)).flatten(1)
         return self.classifier(self.dropout(x))
+
+
+def _output_size(size: int, kernel: int, stride: int) -> int:
+    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+@lru_cache(maxsize=4096)
+def _module_macs(kind: str, spec: tuple[tuple[str, Any], ...], channels: int, size: int) -> int:
+    """FLOP-counter MACs of one static module built on the meta device (memoized by shape)."""
+    options = dict(spec)
+    with torch.device("meta"):
+        module: nn.Module
+        if kind == "block":
+            module = MBConvBlock(**options)
+        elif kind == "head":
+            module = nn.Sequential(
+                ConvBnAct(channels, options["expand"], 1, act="hswish"),
+                nn.AdaptiveAvgPool2d(1),
+                ConvBnAct(options["expand"], options["last"], 1, act="hswish", batch_norm=False),
+                nn.Flatten(),
+                nn.Linear(options["last"], options["classes"]),
+            )
+        else:
+            module = ConvBnAct(channels, options["width"], 3, options["stride"], act="hswish")
+        sample = torch.empty(1, channels, size, size)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            module.eval()(sample)
+    return counter.get_total_flops() // 2
+
+
+def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
+    """MACs of ``arch`` at its resolution and batch 1, equal to ``FlopCounterMode`` on the whole subnet / 2.
+
+    Counted block by block with memoized per-shape counts, so it costs microseconds once warm (the MACs-prior
+    sampler and budget checks call it for every candidate).
+    """
+    size = int(arch["resolution"])
+    total = _module_macs("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)
+    size = _output_size(size, 3, space.stem_stride)
+    first = (("in_channels", space.stem_width), ("out_channels", space.first_block_width), ("kernel_size", 3),
+             ("hidden", space.stem_width), ("stride", 1), ("act", "relu"), ("squeeze_excite", False),
+             ("expand_layer", False))
+    total += _module_macs("block", first, space.stem_width, size)
+    for spec in block_plan(space, arch):
+        total += _module_macs("block", tuple(spec.items()), int(spec["in_channels"]), size)
+        size = _output_size(size, int(spec["kernel_size"]), int(spec["stride"]))
+    head = (("expand", space.final_expand_width), ("last", space.last_channel), ("classes", num_classes))
+    return total + _module_macs("head", head, space.stages[-1].width, size)

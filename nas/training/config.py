@@ -1,0 +1,139 @@
+"""Training configuration: one dataclass tree, filled from YAML and CLI flags by :func:`nas.config.parse_config`.
+
+A recipe is data: a list of :class:`PhaseConfig`. The sandwich recipe is one phase over the whole space; once-for-all
+progressive shrinking is a list of phases that widen the allowed kernel sizes, depths and expand ratios in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from search_spaces import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "OptimConfig",
+    "PhaseConfig",
+    "TrainConfig",
+    "progressive_shrinking_phases",
+    "quickstart_config",
+]
+
+
+@dataclass
+class DataConfig:
+    """Which data set to train on and how it is split."""
+
+    name: str = "digits"
+    root: str | None = None
+    resolution: int = 32
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    augment_shift: int = 2  # random translation in pixels at training time; 0 turns it off
+    limit_train: int = 0  # use only the first N training images (0: all); for smoke tests and quick trials
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and schedule (torch.optim and timm's cosine scheduler)."""
+
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    warmup_epochs: float = 1.0
+    min_lr: float = 1e-4
+    label_smoothing: float = 0.1
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr={self.lr} must be > 0", field="optim.lr", value=self.lr)
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"optim.label_smoothing={self.label_smoothing} must be in [0, 1)", field="optim.label_smoothing"
+            )
+
+
+@dataclass
+class PhaseConfig:
+    """One training phase: which choices are elastic, how many subnets per step, who teaches.
+
+    Empty choice lists mean "all of the space's choices". ``teacher`` is ``inplace`` (the largest subnet's soft
+    labels in the same step, BigNAS), ``frozen_full`` (a frozen copy of the full network taken when the phase
+    starts, once-for-all) or ``none``.
+    """
+
+    name: str = "sandwich"
+    epochs: int = 20
+    lr_scale: float = 1.0
+    kernel_sizes: list[int] = field(default_factory=list)
+    expand_ratios: list[int] = field(default_factory=list)
+    depths: list[int] = field(default_factory=list)
+    resolutions: list[int] = field(default_factory=list)
+    sandwich: bool = True  # train the largest and the smallest allowed subnet every step
+    random_subnets: int = 2
+    teacher: Literal["inplace", "frozen_full", "none"] = "inplace"
+    sort_channels: bool = False  # reorder channels by importance when the phase starts
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"phase {self.name!r}: epochs={self.epochs} must be >= 1", field="epochs")
+        if self.random_subnets < 0:
+            raise ConfigError(f"phase {self.name!r}: random_subnets must be >= 0", field="random_subnets")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``nas train`` needs; unknown keys are errors."""
+
+    supernet: str = "ofa_mbv3_small"
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    phases: list[PhaseConfig] = field(default_factory=lambda: [PhaseConfig()])
+    sampler: Literal["uniform", "macs_prior"] = "uniform"
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    channels_last: bool = True
+    bf16: bool = True  # autocast to bfloat16 on GPU (ignored on CPU)
+    deterministic: bool = False
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    checkpoint_every: int = 200  # steps between checkpoints (phase ends always checkpoint)
+    calibration_images: int = 512
+    kd_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size} must be >= 1", field="batch_size")
+        if not self.phases:
+            raise ConfigError("phases must list at least one phase", field="phases")
+        if self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every={self.checkpoint_every} must be >= 1", field="checkpoint_every")
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(phase.epochs for phase in self.phases)
+
+
+def progressive_shrinking_phases(epochs_per_phase: int = 5) -> list[PhaseConfig]:
+    """Once-for-all's schedule: full network, then elastic kernel, depth and expand ratio, each distilled from
+    a frozen copy of the full network."""
+    e = epochs_per_phase
+    return [
+        PhaseConfig("full", e, 1.0, [7], [6], [4], teacher="none", sandwich=False, random_subnets=1),
+        PhaseConfig("kernel", e, 0.5, [3, 5, 7], [6], [4], teacher="frozen_full", sandwich=False),
+        PhaseConfig("depth", e, 0.3, [3, 5, 7], [6], [3, 4], teacher="frozen_full", sandwich=False),
+        PhaseConfig("depth_2", e, 0.3, [3, 5, 7], [6], [2, 3, 4], teacher="frozen_full", sandwich=False),
+        PhaseConfig("expand", e, 0.3, [3, 5, 7], [4, 6], [2, 3, 4], teacher="frozen_full", sandwich=False,
+                    sort_channels=True),
+        PhaseConfig("expand_2", e, 0.3, [3, 5, 7], [3, 4, 6], [2, 3, 4], teacher="frozen_full", sandwich=False,
+                    sort_channels=True),
+    ]
+
+
+def quickstart_config(epochs: int = 14) -> TrainConfig:
+    """The embedded default: ofa_mbv3_small on digits, sandwich rule with in-place distillation."""
+    return TrainConfig(phases=[PhaseConfig(epochs=epochs, random_subnets=1)])

@@ -1,0 +1,151 @@
+"""BN recalibration and subnet evaluation, with results cached on disk.
+
+Weight sharing leaves batch-norm running statistics that fit no particular subnet, so every accuracy the platform
+reports is measured after :func:`calibrate_bn` re-estimates them for the subnet on a fixed set of training images.
+:func:`evaluate` does both on an extracted copy (the supernet is untouched) and caches the result keyed by
+(checkpoint hash, arch, split, calibration size), so predictor data sets and searches never evaluate a subnet twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nas.data import DataSplits
+from search_spaces import Arch, ConfigError
+
+__all__ = ["EvalCache", "EvalResult", "calibrate_bn", "evaluate", "file_digest", "resize"]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy (0..1) and mean cross-entropy of a subnet on a split."""
+
+    accuracy: float
+    loss: float
+    images: int
+
+
+def resize(images: Tensor, resolution: int) -> Tensor:
+    """Bilinearly resize a batch to ``resolution`` (no-op when it already has that size)."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+
+
+@torch.no_grad()
+def calibrate_bn(model: nn.Module, images: Tensor, batch_size: int = 256) -> None:
+    """Re-estimate every batch norm's running statistics as the exact average over ``images``."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average over all calibration batches
+    was_training = model.training
+    model.train()
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size])
+    finally:
+        for module, momentum in zip(norms, saved):
+            module.momentum = momentum
+        model.train(was_training)
+
+
+@torch.no_grad()
+def _score(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> EvalResult:
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start : start + batch_size]).float()
+        target = labels[start : start + batch_size]
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        correct += int((logits.argmax(1) == target).sum())
+    count = len(images)
+    return EvalResult(correct / count, loss_sum / count, count)
+
+
+def evaluate(
+    supernet: nn.Module,
+    arch: Arch,
+    data: DataSplits,
+    split: str = "test",
+    calibration_images: int = 512,
+    batch_size: int = 256,
+    cache: EvalCache | None = None,
+    device: torch.device | str = "cpu",
+) -> EvalResult:
+    """Accuracy and loss of ``arch`` on ``split`` after BN recalibration on the first training images.
+
+    The calibration set is the first ``calibration_images`` of the training split (a fixed, seeded order), at the
+    arch's resolution, so the same call always gives the same answer.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} not in {{{', '.join(map(repr, SPLITS))}}}", field="split", value=split)
+    key = None
+    if cache is not None:
+        key = cache.key(arch, split, calibration_images)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    resolution = int(arch["resolution"])
+    subnet = supernet.extract(arch).to(device)
+    calibration = resize(data.train.images[:calibration_images].to(device), resolution)
+    calibrate_bn(subnet, calibration, batch_size)
+    dataset = getattr(data, split)  # split is one of SPLITS, checked above
+    result = _score(subnet, resize(dataset.images.to(device), resolution), dataset.labels.to(device), batch_size)
+    if cache is not None and key is not None:
+        cache.put(key, result)
+    return result
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes (the checkpoint part of an evaluation cache key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class EvalCache:
+    """Evaluation results of one checkpoint, appended to a JSON-lines file as they are computed.
+
+    A line is only ever appended whole; a torn last line (from a killed process) is ignored on reading.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], checkpoint_digest: str, data_name: str):
+        self.path = Path(path)
+        self.prefix = f"{checkpoint_digest[:16]}:{data_name}"
+        self._entries: dict[str, EvalResult] = {}
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                    self._entries[record["key"]] = EvalResult(**record["result"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+
+    def key(self, arch: Arch, split: str, calibration_images: int) -> str:
+        return f"{self.prefix}:{arch.key}:{split}:{calibration_images}"
+
+    def get(self, key: str) -> EvalResult | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, result: EvalResult) -> None:
+        self._entries[key] = result
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as stream:
+            stream.write(json.dumps({"key": key, "result": asdict(result)}) + "\n")
+
+    def __len__(self) -> int:
+        return len(self._entries)

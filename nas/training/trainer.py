@@ -1,0 +1,479 @@
+"""The supernet trainer: one loop for every recipe (a list of phases), resumable step for step.
+
+Each step trains several subnets on one batch and takes one optimizer step: with the sandwich rule the largest
+allowed subnet learns from the labels and the smallest plus ``random_subnets`` sampled ones learn from its soft
+labels (in-place distillation); in once-for-all phases the students learn from a frozen copy of the full network.
+A checkpoint holds everything needed to continue exactly: weights, optimizer, scheduler, step, phase and every
+random state; data order and augmentation are derived from the seed and the step, so a resumed run repeats the
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import Tensor, nn
+
+from nas.config import config_to_dict, parse_config
+from nas.data import DataSplits, load_dataset
+from nas.io import load_torch_file, save_torch_file
+from nas.runs import create_run_dir, write_manifest
+from nas.supernet import create_supernet, save_supernet
+from nas.supernet.checkpoint import supernet_from_payload, supernet_payload
+from nas.training.config import PhaseConfig, TrainConfig
+from nas.training.evaluation import resize
+from nas.training.sampling import PhaseChoices, create_sampler
+from search_spaces import Arch, CheckpointError, ConfigError, NasError
+
+__all__ = ["TrainingDivergedError", "Trainer", "TrainSummary", "select_device"]
+
+CHECKPOINT_FORMAT = "nas-train-checkpoint"
+CHECKPOINT_VERSION = 1
+_METRIC_FIELDS = ("phase", "epoch", "step", "lr", "loss", "student_loss", "train_acc", "images_per_s", "seconds")
+
+
+class TrainingDivergedError(NasError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """Where a finished run left its files and how long it took."""
+
+    run_dir: Path
+    supernet_path: Path
+    steps: int
+    seconds: float
+    final_loss: float
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; otherwise the named device, checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not a torch device (auto, cpu, cuda, cuda:N)", field="device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but CUDA is not available here", field="device", value=name)
+    return device
+
+
+class Trainer:
+    """Trains a supernet as its :class:`TrainConfig` says, writing everything under ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True, log: TextIO = sys.stderr):
+        self.config = config
+        self.run_dir = run_dir
+        self.progress = progress
+        self.log = log
+        self.device = select_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True)
+        torch.manual_seed(config.seed)
+        self.data: DataSplits = load_dataset(
+            config.data.name,
+            config.data.root,
+            resolution=config.data.resolution,
+            seed=config.data.seed,
+            val_fraction=config.data.val_fraction,
+            test_fraction=config.data.test_fraction,
+        )
+        if config.data.limit_train > 0:
+            self.data = _limit_train(self.data, config.data.limit_train)
+        if len(self.data.train) < config.batch_size:
+            raise ConfigError(
+                f"batch_size={config.batch_size} is larger than the training split ({len(self.data.train)} images)",
+                field="batch_size",
+                value=config.batch_size,
+            )
+        self.supernet = create_supernet(config.supernet, num_classes=self.data.num_classes).to(self.device)
+        if config.channels_last:
+            self.supernet = self.supernet.to(memory_format=torch.channels_last)
+        self.rng = random.Random(config.seed)
+        self.optimizer = self._make_optimizer()
+        self.scheduler: Any = None
+        self.teacher: nn.Module | None = None
+        self.phase_index = 0
+        self.epoch_in_phase = 0
+        self.step_in_epoch = 0
+        self.global_step = 0
+        self.steps_per_epoch = len(self.data.train) // config.batch_size
+        self._writer: Any = None
+        self._epoch_totals = _EpochTotals()
+        self._resumed = False
+        self._teacher_arch: Arch = self.supernet.space.largest()
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def start(cls, config: TrainConfig, name: str, root: str | Path = "runs", **options: Any) -> Trainer:
+        """A new run folder (refused if it exists) with ``config.yaml`` and ``manifest.json``."""
+        run_dir = create_run_dir(name, root)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        write_manifest(run_dir, config_to_dict(config), kind="train")
+        return cls(config, run_dir, **options)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **options: Any) -> Trainer:
+        """Continue the run in ``run_dir`` from its last checkpoint, with the config it was started with."""
+        run_dir = Path(run_dir)
+        config_path = run_dir / "config.yaml"
+        if not config_path.is_file():
+            raise CheckpointError(f"{run_dir} is not a training run (no config.yaml)")
+        config = parse_config(TrainConfig, yaml.safe_load(config_path.read_text()) or {})
+        trainer = cls(config, run_dir, **options)
+        checkpoint = run_dir / "checkpoints" / "last.pt"
+        if checkpoint.is_file():
+            trainer._load_checkpoint(checkpoint)
+        return trainer
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        optim = self.config.optim
+        decay, no_decay = [], []
+        for name, parameter in self.supernet.named_parameters():
+            (no_decay if parameter.ndim <= 1 or "transform_" in name else decay).append(parameter)
+        groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if optim.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, nesterov=True, foreach=True)
+        return torch.optim.AdamW(groups, lr=optim.lr, foreach=True)
+
+    def _make_scheduler(self, phase: PhaseConfig) -> Any:
+        from timm.scheduler import CosineLRScheduler
+
+        base_lr = self.config.optim.lr * phase.lr_scale
+        for group in self.optimizer.param_groups:
+            group["lr"] = base_lr
+            group["initial_lr"] = base_lr
+        steps = phase.epochs * self.steps_per_epoch
+        warmup = int(self.config.optim.warmup_epochs * self.steps_per_epoch) if self.phase_index == 0 else 0
+        return CosineLRScheduler(
+            self.optimizer,
+            t_initial=steps,
+            lr_min=self.config.optim.min_lr,
+            warmup_t=min(warmup, max(steps - 1, 0)),
+            warmup_lr_init=base_lr * 0.1,
+            warmup_prefix=False,
+            t_in_epochs=False,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def _rng_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"python": self.rng.getstate(), "torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoints/last.pt`` atomically."""
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "config": config_to_dict(self.config),
+            "supernet_payload": supernet_payload(self.supernet),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "teacher": self.teacher.state_dict() if self.teacher is not None else None,
+            "teacher_arch": self._teacher_arch.to_json() if self.teacher is not None else None,
+            "position": {
+                "phase_index": self.phase_index,
+                "epoch_in_phase": self.epoch_in_phase,
+                "step_in_epoch": self.step_in_epoch,
+                "global_step": self.global_step,
+            },
+            "epoch_totals": self._epoch_totals.as_dict(),
+            "rng": self._rng_state(),
+        }
+        return save_torch_file(self.run_dir / "checkpoints" / "last.pt", payload)
+
+    def _load_checkpoint(self, path: Path) -> None:
+        payload = load_torch_file(path, "training checkpoint")
+        if payload.get("format") != CHECKPOINT_FORMAT or payload.get("format_version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"{path} is not a version-{CHECKPOINT_VERSION} training checkpoint")
+        if payload.get("config") != config_to_dict(self.config):
+            raise CheckpointError(f"{path} was written with a different config than {self.run_dir / 'config.yaml'}")
+        restored = supernet_from_payload(payload["supernet_payload"], str(path))
+        if restored.num_classes != self.supernet.num_classes:
+            raise CheckpointError(
+                f"{path} has {restored.num_classes} classes but the data set has {self.supernet.num_classes}"
+            )
+        self.supernet.load_state_dict(restored.state_dict())
+        position = payload["position"]
+        self.phase_index = int(position["phase_index"])
+        self.epoch_in_phase = int(position["epoch_in_phase"])
+        self.step_in_epoch = int(position["step_in_epoch"])
+        self.global_step = int(position["global_step"])
+        self._epoch_totals = _EpochTotals(**payload.get("epoch_totals", {}))
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if payload["scheduler"] is not None:  # None at a phase boundary: the next phase starts afresh
+            self.scheduler = self._make_scheduler(self.config.phases[self.phase_index])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            self.scheduler.step_update(num_updates=self.global_step - self._phase_start_step())
+        if payload["teacher"] is not None:
+            self._teacher_arch = Arch.from_json(payload["teacher_arch"])
+            self.teacher = self.supernet.extract(self._teacher_arch).eval().requires_grad_(False)
+            self.teacher.load_state_dict(payload["teacher"])
+        rng = payload["rng"]
+        self.rng.setstate(_as_tuple(rng["python"]))
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self._resumed = True
+
+    # ------------------------------------------------------------------ training
+    def fit(self) -> TrainSummary:
+        """Run every remaining phase to its end; returns where the trained supernet was written."""
+        started = time.perf_counter()
+        total_steps = self.config.total_epochs * self.steps_per_epoch
+        bar = self._progress_bar(total_steps)
+        last_loss = float("nan")
+        try:
+            while self.phase_index < len(self.config.phases):
+                phase = self.config.phases[self.phase_index]
+                choices = PhaseChoices(
+                    self.supernet.space,
+                    {
+                        "kernel_sizes": phase.kernel_sizes,
+                        "expand_ratios": phase.expand_ratios,
+                        "depths": phase.depths,
+                        "resolutions": phase.resolutions,
+                    },
+                )
+                if not self._resumed or self.scheduler is None:
+                    self._begin_phase(phase, choices)
+                self._resumed = False
+                sampler = create_sampler(self.config.sampler, choices, self.supernet.macs)
+                while self.epoch_in_phase < phase.epochs:
+                    last_loss = self._run_epoch(phase, choices, sampler, bar)
+                    self.epoch_in_phase += 1
+                    self.step_in_epoch = 0
+                self.phase_index += 1
+                self.epoch_in_phase = 0
+                self.scheduler = None
+                self.teacher = None
+                self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+            if self._writer is not None:
+                self._writer.close()
+        supernet_path = save_supernet(self.supernet, self.run_dir / "supernet.pt")
+        return TrainSummary(self.run_dir, supernet_path, self.global_step, time.perf_counter() - started, last_loss)
+
+    def _begin_phase(self, phase: PhaseConfig, choices: PhaseChoices) -> None:
+        if phase.sort_channels:
+            self.supernet.sort_channels()
+            self.optimizer = self._make_optimizer()  # momentum entries no longer match the moved channels
+        self.scheduler = self._make_scheduler(phase)
+        self.teacher = None
+        if phase.teacher == "frozen_full":
+            self._teacher_arch = self.supernet.space.largest()
+            self.teacher = self.supernet.extract(self._teacher_arch).eval().requires_grad_(False)
+        self._log(f"phase {self.phase_index + 1}/{len(self.config.phases)} {phase.name!r}: {phase.epochs} epochs")
+
+    def _epoch_order(self) -> Tensor:
+        epoch_id = sum(p.epochs for p in self.config.phases[: self.phase_index]) + self.epoch_in_phase
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch_id)
+        return torch.randperm(len(self.data.train), generator=generator)
+
+    def _batch(self, order: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        size = self.config.batch_size
+        index = order[step * size : (step + 1) * size]
+        images = self.data.train.images[index]
+        labels = self.data.train.labels[index]
+        shift = self.config.data.augment_shift
+        if shift > 0:
+            generator = torch.Generator().manual_seed(self.config.seed * 7919 + self.global_step)
+            images = _random_shift(images, shift, generator)
+        images = images.to(self.device, non_blocking=True)
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, labels.to(self.device, non_blocking=True)
+
+    def _run_epoch(self, phase: PhaseConfig, choices: PhaseChoices, sampler: Any, bar: Any) -> float:
+        order = self._epoch_order()
+        totals = self._epoch_totals
+        epoch_start = time.perf_counter()
+        images_done = 0
+        self.supernet.train()
+        while self.step_in_epoch < self.steps_per_epoch:
+            images, labels = self._batch(order, self.step_in_epoch)
+            loss, student_loss, hits = self._train_step(images, labels, phase, choices, sampler)
+            if not math.isfinite(loss) or not math.isfinite(student_loss):
+                raise TrainingDivergedError(
+                    f"loss became {loss if not math.isfinite(loss) else student_loss} at step {self.global_step} "
+                    f"(phase {phase.name!r}); lower optim.lr or check the data. The last good checkpoint is kept "
+                    f"at {self.run_dir / 'checkpoints' / 'last.pt'}"
+                )
+            self.global_step += 1
+            self.step_in_epoch += 1
+            self.scheduler.step_update(num_updates=self.global_step - self._phase_start_step())
+            totals.add(loss, student_loss, hits, len(labels))
+            images_done += len(labels)
+            rate = images_done / max(time.perf_counter() - epoch_start, 1e-9)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(phase=phase.name, loss=f"{loss:.3f}", acc=f"{hits / len(labels):.3f}", img_s=f"{rate:.0f}")
+            self._scalar("train/loss", loss)
+            self._scalar("train/student_loss", student_loss)
+            self._scalar("train/lr", self.optimizer.param_groups[0]["lr"])
+            if self.global_step % self.config.checkpoint_every == 0:
+                self.save_checkpoint()
+        seconds = time.perf_counter() - epoch_start
+        row = {
+            "phase": phase.name,
+            "epoch": sum(p.epochs for p in self.config.phases[: self.phase_index]) + self.epoch_in_phase + 1,
+            "step": self.global_step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "loss": totals.loss / max(totals.steps, 1),
+            "student_loss": totals.student_loss / max(totals.steps, 1),
+            "train_acc": totals.correct / max(totals.seen, 1),
+            "images_per_s": images_done / max(seconds, 1e-9),
+            "seconds": seconds,
+        }
+        self._append_metrics(row)
+        self._epoch_totals = _EpochTotals()
+        return float(row["loss"])
+
+    def _phase_start_step(self) -> int:
+        return sum(p.epochs for p in self.config.phases[: self.phase_index]) * self.steps_per_epoch
+
+    def _forward(self, arch: Arch, images: Tensor) -> Tensor:
+        self.supernet.set_active(arch)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.config.bf16):
+            return self.supernet(resize(images, int(arch["resolution"]))).float()
+
+    def _train_step(
+        self, images: Tensor, labels: Tensor, phase: PhaseConfig, choices: PhaseChoices, sampler: Any
+    ) -> tuple[float, float, int]:
+        """One optimizer step over the phase's subnets; returns (label loss, student loss, correct)."""
+        smoothing = self.config.optim.label_smoothing
+        temperature = self.config.kd_temperature
+        self.optimizer.zero_grad(set_to_none=True)
+        soft_targets: Tensor | None = None
+        loss_value, hits = float("nan"), 0
+        students: list[Arch] = []
+        if phase.sandwich:
+            largest = choices.largest()
+            logits = self._forward(largest, images)
+            loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+            loss.backward()
+            loss_value, hits = loss.item(), int((logits.argmax(1) == labels).sum())
+            if phase.teacher == "inplace":
+                soft_targets = F.softmax(logits.detach() / temperature, dim=1)
+            students.append(choices.smallest())
+        if phase.teacher == "frozen_full" and self.teacher is not None:
+            with torch.no_grad():
+                teacher_logits = self.teacher(resize(images, int(self._teacher_arch["resolution"]))).float()
+            soft_targets = F.softmax(teacher_logits / temperature, dim=1)
+        students.extend(sampler.sample(self.rng) for _ in range(phase.random_subnets))
+        student_losses = []
+        for arch in students:
+            logits = self._forward(arch, images)
+            if soft_targets is None:
+                loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+            else:
+                loss = F.cross_entropy(logits / temperature, soft_targets) * temperature**2
+            loss.backward()
+            student_losses.append(loss.item())
+            if not phase.sandwich and math.isnan(loss_value):
+                loss_value, hits = loss.item(), int((logits.argmax(1) == labels).sum())
+        if self.config.optim.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.optim.grad_clip, foreach=True)
+        if math.isfinite(loss_value) and all(math.isfinite(v) for v in student_losses):
+            self.optimizer.step()
+        student_mean = sum(student_losses) / len(student_losses) if student_losses else 0.0
+        return loss_value, student_mean, hits
+
+    # ------------------------------------------------------------------ observability
+    def _progress_bar(self, total: int) -> Any:
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=self.global_step, desc="train", unit="step", file=self.log, dynamic_ncols=True)
+
+    def _scalar(self, tag: str, value: float, every: int = 10) -> None:
+        if self.global_step % every:
+            return
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+        self._writer.add_scalar(tag, value, self.global_step)
+
+    def _append_metrics(self, row: dict[str, Any]) -> None:
+        for key in ("loss", "student_loss", "train_acc", "images_per_s"):
+            self._scalar(f"epoch/{key}", float(row[key]), every=1)
+        path = self.run_dir / "metrics.csv"
+        new = not path.is_file()
+        with open(path, "a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=_METRIC_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _log(self, message: str) -> None:
+        if self.progress:
+            print(message, file=self.log, flush=True)
+
+
+@dataclass
+class _EpochTotals:
+    """Running sums of the current epoch, checkpointed so a resumed epoch reports what an uninterrupted one would."""
+
+    loss: float = 0.0
+    student_loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    steps: int = 0
+
+    def add(self, loss: float, student_loss: float, correct: int, seen: int) -> None:
+        self.loss += loss
+        self.student_loss += student_loss
+        self.correct += correct
+        self.seen += seen
+        self.steps += 1
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"loss": self.loss, "student_loss": self.student_loss, "correct": self.correct, "seen": self.seen,
+                "steps": self.steps}
+
+
+def _limit_train(data: DataSplits, count: int) -> DataSplits:
+    from dataclasses import replace
+
+    from nas.data import TensorImageDataset
+
+    train = data.train
+    limited = TensorImageDataset(train.images[:count], train.labels[:count], train.mean, train.std)
+    return replace(data, train=limited)
+
+
+def _random_shift(images: Tensor, max_shift: int, generator: Tensor | torch.Generator) -> Tensor:
+    """Translate each image by up to ``max_shift`` pixels (zero padding), a cheap augmentation for small images."""
+    count, _, height, width = images.shape
+    padded = F.pad(images, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (count, 2), generator=generator)
+    return torch.stack(
+        [padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())]
+    )
+
+
+def _as_tuple(value: Any) -> Any:
+    """``random.setstate`` wants nested tuples; a checkpoint may hand lists back."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_tuple(v) for v in value)
+    return value

@@ -7,7 +7,14 @@
 
 from __future__ import annotations
 
-from nas.exceptions import CheckpointError, ConfigError, DataError, InvalidArchError, NasError, UnknownNameError
+from nas.exceptions import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    InvalidArchError,
+    NasError,
+    UnknownNameError,
+)
 from nas.supernet import create_supernet, list_supernets, load_supernet, save_supernet
 from search_spaces import Arch, get_space, list_spaces
 

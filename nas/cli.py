@@ -52,18 +52,38 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
     name = args.name or datetime.now().strftime("quickstart-%Y%m%d-%H%M%S")
     report = run_quickstart(
-        name, epochs=args.epochs, random_subnets=args.subnets, seed=args.seed, threads=args.threads,
-        progress=not args.quiet, limit_train=args.limit_train,
+        name,
+        epochs=args.epochs,
+        random_subnets=args.subnets,
+        seed=args.seed,
+        threads=args.threads,
+        progress=not args.quiet,
+        limit_train=args.limit_train,
     )
 
     def render(report: dict[str, Any]) -> None:
-        rows = [{**row, "test_accuracy": 100 * row["test_accuracy"], "target": 100 * row["target"]}
-                for row in report["subnets"]]
-        print(_table(rows, [("subnet", "subnet"), ("resolution", "res"), ("macs", "MACs"),
-                            ("test_accuracy", "test acc %"), ("target", "target %"), ("met", "met")]))
+        rows = [
+            {**row, "test_accuracy": 100 * row["test_accuracy"], "target": 100 * row["target"]}
+            for row in report["subnets"]
+        ]
+        print(
+            _table(
+                rows,
+                [
+                    ("subnet", "subnet"),
+                    ("resolution", "res"),
+                    ("macs", "MACs"),
+                    ("test_accuracy", "test acc %"),
+                    ("target", "target %"),
+                    ("met", "met"),
+                ],
+            )
+        )
         verdict = "all targets met" if report["all_targets_met"] else "SOME TARGETS MISSED"
-        print(f"\n{verdict}; trained {report['epochs']} epochs in {report['train_seconds']} s "
-              f"({report['total_seconds']} s in all); {report['test_images']} test images")
+        print(
+            f"\n{verdict}; trained {report['epochs']} epochs in {report['train_seconds']} s "
+            f"({report['total_seconds']} s in all); {report['test_images']} test images"
+        )
         print(f"run folder: {report['run_dir']}  supernet: {report['supernet']}")
 
     _emit(args, report, render)
@@ -77,7 +97,10 @@ def _train_config(args: argparse.Namespace) -> Any:
 
     data = load_yaml(args.config) if args.config else {}
     overrides = {
-        "supernet": args.supernet, "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
+        "supernet": args.supernet,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "device": args.device,
         "threads": args.threads,
     }
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -97,8 +120,9 @@ def _train_config(args: argparse.Namespace) -> Any:
         if len(phases) != 1:
             from search_spaces import ConfigError
 
-            raise ConfigError("--epochs sets a one-phase recipe; edit the phases in the config file instead",
-                              field="epochs")
+            raise ConfigError(
+                "--epochs sets a one-phase recipe; edit the phases in the config file instead", field="epochs"
+            )
         data["phases"] = [{**phases[0], "epochs": args.epochs}]
     return parse_config(TrainConfig, data)
 
@@ -113,9 +137,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name = args.name or datetime.now().strftime("train-%Y%m%d-%H%M%S")
         trainer = Trainer.start(config, name, progress=not args.quiet)
     summary = trainer.fit()
-    report = {"run_dir": str(summary.run_dir), "supernet": str(summary.supernet_path), "steps": summary.steps,
-              "seconds": round(summary.seconds, 1), "final_loss": summary.final_loss}
-    _emit(args, report, lambda r: print(f"trained {r['steps']} steps in {r['seconds']} s; supernet: {r['supernet']}"))
+    report = {
+        "run_dir": str(summary.run_dir),
+        "supernet": str(summary.supernet_path),
+        "steps": summary.steps,
+        "seconds": round(summary.seconds, 1),
+        "final_loss": summary.final_loss,
+    }
+    _emit(
+        args,
+        report,
+        lambda r: print(f"trained {r['steps']} steps in {r['seconds']} s; supernet: {r['supernet']}"),
+    )
     return 0
 
 
@@ -129,20 +162,45 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     supernet = load_supernet(args.supernet).eval()
     data = load_dataset(args.data, args.data_root, resolution=args.resolution, seed=args.data_seed)
     if data.num_classes != supernet.num_classes:
-        raise NasError(f"{args.supernet} has {supernet.num_classes} classes but data set {args.data!r} has "
-                       f"{data.num_classes}")
+        from search_spaces import ConfigError
+
+        raise ConfigError(
+            f"{args.supernet} has {supernet.num_classes} classes but data set {args.data!r} has {data.num_classes}",
+            field="data",
+            value=args.data,
+        )
     cache_path = Path(args.supernet).with_name("eval_cache.jsonl")
     cache = EvalCache(cache_path, file_digest(args.supernet), args.data)
     rows = []
     for text in args.arch:
         arch = parse_arch(text, supernet.space)
         result = evaluate(supernet, arch, data, args.split, args.calibration_images, cache=cache)
-        rows.append({"arch": text if len(text) < 40 else arch.key, "accuracy": result.accuracy,
-                     "loss": result.loss, "images": result.images, "macs": supernet.macs(arch),
-                     "labels": arch.to_dict()})
-    _emit(args, {"split": args.split, "results": rows},
-          lambda r: print(_table(r["results"], [("arch", "arch"), ("macs", "MACs"), ("accuracy", "accuracy"),
-                                                ("loss", "loss"), ("images", "images")])))
+        rows.append(
+            {
+                "arch": text if len(text) < 40 else arch.key,
+                "accuracy": result.accuracy,
+                "loss": result.loss,
+                "images": result.images,
+                "macs": supernet.macs(arch),
+                "labels": arch.to_dict(),
+            }
+        )
+    _emit(
+        args,
+        {"split": args.split, "results": rows},
+        lambda r: print(
+            _table(
+                r["results"],
+                [
+                    ("arch", "arch"),
+                    ("macs", "MACs"),
+                    ("accuracy", "accuracy"),
+                    ("loss", "loss"),
+                    ("images", "images"),
+                ],
+            )
+        ),
+    )
     return 0
 
 
@@ -156,14 +214,32 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
     for name in nas.list_spaces():
         space = nas.get_space(name)
         decisions = space.decisions()
-        rows.append({"space": name, "decisions": len(decisions),
-                     "choices_per_decision": f"{min(len(d.choices) for d in decisions)}-"
-                                             f"{max(len(d.choices) for d in decisions)}",
-                     "log10_archs": round(math.log10(_count_archs(space)), 1),
-                     "supernet": name in nas.list_supernets()})
-    _emit(args, {"spaces": rows}, lambda r: print(_table(r["spaces"], [
-        ("space", "space"), ("decisions", "decisions"), ("choices_per_decision", "choices"),
-        ("log10_archs", "log10 #archs"), ("supernet", "supernet")])))
+        rows.append(
+            {
+                "space": name,
+                "decisions": len(decisions),
+                "choices_per_decision": f"{min(len(d.choices) for d in decisions)}-"
+                f"{max(len(d.choices) for d in decisions)}",
+                "log10_archs": round(math.log10(_count_archs(space)), 1),
+                "supernet": name in nas.list_supernets(),
+            }
+        )
+    _emit(
+        args,
+        {"spaces": rows},
+        lambda r: print(
+            _table(
+                r["spaces"],
+                [
+                    ("space", "space"),
+                    ("decisions", "decisions"),
+                    ("choices_per_decision", "choices"),
+                    ("log10_archs", "log10 #archs"),
+                    ("supernet", "supernet"),
+                ],
+            )
+        ),
+    )
     return 0
 
 
@@ -202,12 +278,14 @@ def _cmd_arch(args: argparse.Namespace) -> int:
         archs = [space.sample(rng) for _ in range(args.n)]
     else:
         if not args.arch:
-            raise nas.ConfigError("nas arch show needs ARCH (smallest, largest, a JSON file or inline JSON)",
-                                  field="arch")
+            raise nas.ConfigError(
+                "nas arch show needs ARCH (smallest, largest, a JSON file or inline JSON)", field="arch"
+            )
         archs = [parse_arch(text, space) for text in args.arch]
     rows = []
-    supernet = nas.create_supernet(args.space, num_classes=args.num_classes) if args.space in nas.list_supernets() \
-        else None
+    supernet = (
+        nas.create_supernet(args.space, num_classes=args.num_classes) if args.space in nas.list_supernets() else None
+    )
     for arch in archs:
         row: dict[str, Any] = {"key": arch.key, "arch": arch.to_dict()}
         if hasattr(space, "to_ofa_config"):
@@ -221,8 +299,11 @@ def _cmd_arch(args: argparse.Namespace) -> int:
         for row in report["archs"]:
             print(json.dumps({"space": args.space, **row["arch"]}))
             if "macs" in row:
-                print(f"  key={row['key']}  MACs={row['macs']:,}  params={row['params']:,}  "
-                      f"(num_classes={args.num_classes})", file=sys.stderr)
+                print(
+                    f"  key={row['key']}  MACs={row['macs']:,}  params={row['params']:,}  "
+                    f"(num_classes={args.num_classes})",
+                    file=sys.stderr,
+                )
 
     _emit(args, {"space": args.space, "num_classes": args.num_classes, "archs": rows}, render)
     return 0
@@ -233,22 +314,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nas",
         description="Hardware-aware neural architecture search on once-for-all supernets. Every command writes "
-                    "its outputs under runs/<name>/; add --json for one machine-readable JSON object on stdout.",
+        "its outputs under runs/<name>/; add --json for one machine-readable JSON object on stdout.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=description,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout (logs go to stderr)")
         return p
 
-    quick = command("quickstart", "train on digits and measure subnets (the main job)",
-                    "Train an ofa_mbv3_small supernet on scikit-learn's bundled digits with the sandwich rule and "
-                    "in-place distillation, then report test accuracy (after BN recalibration) of the largest, "
-                    "the smallest and random subnets against the quickstart targets.")
-    quick.add_argument("--epochs", type=int, default=14, help="training epochs")
+    quick = command(
+        "quickstart",
+        "train on digits and measure subnets (the main job)",
+        "Train an ofa_mbv3_small supernet on scikit-learn's bundled digits with the sandwich rule and "
+        "in-place distillation, then report test accuracy (after BN recalibration) of the largest, "
+        "the smallest and random subnets against the quickstart targets.",
+    )
+    quick.add_argument("--epochs", type=int, default=15, help="training epochs")
     quick.add_argument("--subnets", type=int, default=20, help="random subnets to evaluate")
     quick.add_argument("--seed", type=int, default=0, help="seed for weights, data order and sampled subnets")
     quick.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -257,9 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--limit-train", type=int, default=0, help="train on the first N images only (smoke tests)")
     quick.set_defaults(func=_cmd_quickstart)
 
-    train = command("train", "train a supernet from a YAML config and flags",
-                    "Train a weight-sharing supernet. Flags override the YAML config; unknown config keys are "
-                    "errors. --resume RUN_DIR continues a run from its last checkpoint exactly.")
+    train = command(
+        "train",
+        "train a supernet from a YAML config and flags",
+        "Train a weight-sharing supernet. Flags override the YAML config; unknown config keys are "
+        "errors. --resume RUN_DIR continues a run from its last checkpoint exactly.",
+    )
     train.add_argument("--config", help="YAML file of TrainConfig settings")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder from checkpoints/last.pt")
     train.add_argument("--name", help="run folder name under runs/ (default: train-<timestamp>)")
@@ -267,8 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="data set: digits, cifar10 or imagefolder")
     train.add_argument("--data-root", help="folder of the data set (cifar10, imagefolder)")
     train.add_argument("--resolution", type=int, help="stored image resolution")
-    train.add_argument("--recipe", choices=["sandwich", "progressive"], default="sandwich",
-                       help="sandwich rule (BigNAS) or once-for-all progressive shrinking")
+    train.add_argument(
+        "--recipe",
+        choices=["sandwich", "progressive"],
+        default="sandwich",
+        help="sandwich rule (BigNAS) or once-for-all progressive shrinking",
+    )
     train.add_argument("--epochs", type=int, help="epochs (sandwich) or epochs per phase (progressive)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
@@ -278,12 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 
-    evaluate = command("eval", "accuracy of subnets of a trained supernet",
-                       "Evaluate subnets (after BN recalibration on training images) on a split. Results are "
-                       "cached beside the checkpoint, keyed by checkpoint hash, arch and split.")
+    evaluate = command(
+        "eval",
+        "accuracy of subnets of a trained supernet",
+        "Evaluate subnets (after BN recalibration on training images) on a split. Results are "
+        "cached beside the checkpoint, keyed by checkpoint hash, arch and split.",
+    )
     evaluate.add_argument("--supernet", required=True, help="supernet.pt or a training checkpoint")
-    evaluate.add_argument("--arch", required=True, nargs="+",
-                          help="smallest, largest, a JSON file, inline JSON labels or an OFA config")
+    evaluate.add_argument(
+        "--arch",
+        required=True,
+        nargs="+",
+        help="smallest, largest, a JSON file, inline JSON labels or an OFA config",
+    )
     evaluate.add_argument("--data", default="digits")
     evaluate.add_argument("--data-root")
     evaluate.add_argument("--data-seed", type=int, default=0, help="seed of the train/val/test split")
@@ -295,10 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     spaces = command("spaces", "list search spaces and supernets", "List registered search spaces.")
     spaces.set_defaults(func=_cmd_spaces)
 
-    arch = command("arch", "sample or inspect architectures",
-                   "`nas arch sample --space S -n 5` draws random archs; `nas arch show ARCH --space S` validates "
-                   "an arch (labels JSON, OFA config, file, smallest, largest) and prints its OFA config, MACs "
-                   "and parameters.")
+    arch = command(
+        "arch",
+        "sample or inspect architectures",
+        "`nas arch sample --space S -n 5` draws random archs; `nas arch show ARCH --space S` validates "
+        "an arch (labels JSON, OFA config, file, smallest, largest) and prints its OFA config, MACs "
+        "and parameters.",
+    )
     arch.add_argument("action", choices=["sample", "show"])
     arch.add_argument("arch", nargs="*", help="for show: smallest, largest, a JSON file or inline JSON")
     arch.add_argument("--space", default="ofa_mbv3", help="search space name")

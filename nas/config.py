@@ -46,7 +46,9 @@ def parse_config(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; missing keys take their defaults."""
     if not isinstance(data, Mapping):
         raise ConfigError(
-            f"{path or cls.__name__} must be a mapping, got {type(data).__name__}", field=path or None, value=data
+            f"{path or cls.__name__} must be a mapping, got {type(data).__name__}",
+            field=path or None,
+            value=data,
         )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -89,7 +91,10 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         allowed = typing.get_args(hint)
         if value not in allowed:
             raise ConfigError(
-                f"{path}={value!r} not in {{{', '.join(map(repr, allowed))}}}", field=path, value=value, allowed=allowed
+                f"{path}={value!r} not in {{{', '.join(map(repr, allowed))}}}",
+                field=path,
+                value=value,
+                allowed=allowed,
             )
         return value
     if origin in (list, tuple):
@@ -123,6 +128,7 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain dict (lists, not tuples) suitable for YAML/JSON."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]

@@ -89,9 +89,7 @@ class TensorImageDataset(Dataset[tuple[torch.Tensor, int]]):
                 field="labels",
             )
         if labels.shape[0] != images.shape[0]:
-            raise ConfigError(
-                f"labels has {labels.shape[0]} entries but images has {images.shape[0]}", field="labels"
-            )
+            raise ConfigError(f"labels has {labels.shape[0]} entries but images has {images.shape[0]}", field="labels")
         if len(mean) != 3 or len(std) != 3:
             raise ConfigError(f"mean and std need 3 values each, got {mean!r} and {std!r}", field="mean")
         self.images = images
@@ -289,9 +287,7 @@ def _resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
     if height == resolution and width == resolution:
         return images
     shrink = height > resolution or width > resolution
-    return F.interpolate(
-        images, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=shrink
-    )
+    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=shrink)
 
 
 def _to_float_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -338,9 +334,7 @@ def _make_splits(
     datasets: dict[str, TensorImageDataset] = {}
     for split, (images, labels) in parts.items():
         images.sub_(mean.to(torch.float32).view(1, 3, 1, 1)).div_(std.to(torch.float32).view(1, 3, 1, 1))
-        datasets[split] = TensorImageDataset(
-            images.contiguous(), labels.to(torch.int64), mean_tuple, std_tuple
-        )
+        datasets[split] = TensorImageDataset(images.contiguous(), labels.to(torch.int64), mean_tuple, std_tuple)
     return DataSplits(
         name=name,
         train=datasets["train"],
@@ -368,8 +362,7 @@ def _load_digits(
     """scikit-learn's bundled 8x8 digits, split stratified by label (test first, then val)."""
     if root is not None:
         raise ConfigError(
-            f"root: the digits data set is bundled with scikit-learn and takes no root, "
-            f"got {os.fspath(root)!r}",
+            f"root: the digits data set is bundled with scikit-learn and takes no root, got {os.fspath(root)!r}",
             field="root",
             value=root,
             allowed=None,
@@ -418,9 +411,7 @@ def _allowed_pickle_globals() -> dict[tuple[str, str], Callable[[], Any]]:
             ("multiarray", "scalar"),
             ("numeric", "_frombuffer"),
         ):
-            allowed[(f"{package}.{submodule}", attribute)] = functools.partial(
-                _numpy_attribute, submodule, attribute
-            )
+            allowed[(f"{package}.{submodule}", attribute)] = functools.partial(_numpy_attribute, submodule, attribute)
     return allowed
 
 
@@ -460,9 +451,7 @@ def _read_pickle(path: Path) -> Any:
 def _field(content: Any, key: str, path: Path) -> Any:
     """``content[b"key"]`` (or ``content["key"]``) of an unpickled dict, else DataError naming the file."""
     if not isinstance(content, dict):
-        raise DataError(
-            f"corrupt CIFAR-10 file {path}: expected a pickled dict, got {type(content).__name__}"
-        )
+        raise DataError(f"corrupt CIFAR-10 file {path}: expected a pickled dict, got {type(content).__name__}")
     for candidate in (key.encode("ascii"), key):
         if candidate in content:
             return content[candidate]
@@ -475,20 +464,9 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = _field(content, "data", path)
     labels = _field(content, "labels", path)
     pixels = _CIFAR_SIDE * _CIFAR_SIDE * 3
-    if (
-        not isinstance(data, np.ndarray)
-        or data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != pixels
-    ):
-        got = (
-            f"{data.dtype} array of shape {data.shape}"
-            if isinstance(data, np.ndarray)
-            else type(data).__name__
-        )
-        raise DataError(
-            f"corrupt CIFAR-10 file {path}: b'data' must be a uint8 array (N, {pixels}), got {got}"
-        )
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != pixels:
+        got = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"corrupt CIFAR-10 file {path}: b'data' must be a uint8 array (N, {pixels}), got {got}")
     try:
         label_array = np.asarray(labels)
     except Exception as exc:
@@ -518,9 +496,7 @@ def _cifar_folder(root: str | os.PathLike[str] | None) -> Path:
     """The ``cifar-10-batches-py`` folder: ``root/cifar-10-batches-py`` or ``root`` itself."""
     expected = f"{', '.join(_CIFAR_FILES)} (torchvision's python format; the data set is never downloaded)"
     if root is None:
-        raise DataError(
-            f"cifar10 needs root: a folder holding {_CIFAR_FOLDER}/ with {expected}; pass root=..."
-        )
+        raise DataError(f"cifar10 needs root: a folder holding {_CIFAR_FOLDER}/ with {expected}; pass root=...")
     path = Path(root).expanduser()
     if not path.is_dir():
         state = "is not a folder" if path.exists() else "does not exist"
@@ -546,9 +522,7 @@ def _load_cifar10(
             "(torchvision's python format; the data set is never downloaded)"
         )
     class_names = _cifar_class_names(folder / _CIFAR_META_FILE)
-    batches = [
-        (folder / file, *_cifar_batch(folder / file)) for file in (*_CIFAR_TRAIN_FILES, _CIFAR_TEST_FILE)
-    ]
+    batches = [(folder / file, *_cifar_batch(folder / file)) for file in (*_CIFAR_TRAIN_FILES, _CIFAR_TEST_FILE)]
     for path, _, labels in batches:
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
             raise DataError(
@@ -584,9 +558,7 @@ def _load_cifar10(
 def _subfolders(folder: Path) -> list[str]:
     """Sorted names of the non-hidden sub-folders of ``folder``."""
     try:
-        return sorted(
-            entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")
-        )
+        return sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     except OSError as exc:
         raise DataError(f"cannot list folder {folder}: {exc.strerror or exc}") from None
 
@@ -643,8 +615,7 @@ def _read_class_folders(
         files = _image_files(folder / class_name)
         if every_class and not files:
             raise DataError(
-                f"class folder {folder / class_name} holds no images "
-                f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
+                f"class folder {folder / class_name} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)})"
             )
         images.extend(_read_image(path, resolution) for path in files)
         labels.extend([label] * len(files))
@@ -726,9 +697,7 @@ def _load_imagefolder(
     }
     for split in ("val", "test"):
         if split in split_dirs:
-            split_images, split_labels = _read_class_folders(
-                folder / split, class_names, resolution, every_class=False
-            )
+            split_images, split_labels = _read_class_folders(folder / split, class_names, resolution, every_class=False)
             parts[split] = (split_images, torch.from_numpy(split_labels))
     return _make_splits("imagefolder", parts, class_names, resolution)
 

@@ -18,7 +18,13 @@ import torch
 
 from search_spaces import CheckpointError, NasError
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "load_torch_file", "save_torch_file"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "load_torch_file",
+    "save_torch_file",
+]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

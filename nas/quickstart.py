@@ -25,7 +25,7 @@ class QuickstartTargets:
 
 def run_quickstart(
     name: str,
-    epochs: int = 14,
+    epochs: int = 15,
     random_subnets: int = 20,
     seed: int = 0,
     threads: int = 0,

@@ -19,7 +19,17 @@ __all__ = ["RUNS_ROOT", "create_run_dir", "git_commit", "package_versions", "wri
 
 RUNS_ROOT = Path("runs")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_PACKAGES = ("torch", "torchvision", "timm", "optuna", "ray", "pandas", "numpy", "scikit-learn", "nas-platform")
+_PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "optuna",
+    "ray",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "nas-platform",
+)
 
 
 def create_run_dir(name: str, root: str | os.PathLike[str] = RUNS_ROOT, exist_ok: bool = False) -> Path:
@@ -61,7 +71,11 @@ def git_commit() -> str | None:
     source = Path(__file__).resolve().parent.parent
     try:
         result = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -77,7 +91,11 @@ def write_manifest(run_dir: Path, config: dict[str, Any], **extra: Any) -> Path:
         "seed": config.get("seed"),
         "versions": package_versions(),
         "git_commit": git_commit(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+        },
         **extra,
     }
     return atomic_write_json(run_dir / "manifest.json", manifest)

@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from search_spaces.errors import InvalidArchError
 
-Choice = Union[int, float, str]
+Choice = int | float | str
 
 __all__ = ["Arch", "Choice"]
 
@@ -73,7 +73,10 @@ class Arch(Mapping[str, Choice]):
             data = text
         if not isinstance(data, Mapping):
             raise InvalidArchError(
-                f"arch must be a JSON object, got {type(data).__name__}", field="arch", value=data, allowed="object"
+                f"arch must be a JSON object, got {type(data).__name__}",
+                field="arch",
+                value=data,
+                allowed="object",
             )
         named = data.get("space", space)
         if named is None:

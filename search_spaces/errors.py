@@ -7,6 +7,7 @@ and what is allowed, so the CLI can print it as is and exit with code 2.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,7 +46,10 @@ class UnknownNameError(ConfigError):
     def __init__(self, kind: str, name: Any, valid: Iterable[str]):
         names = sorted(valid)
         super().__init__(
-            f"unknown {kind} {name!r}; valid {kind}s: {', '.join(names)}", field=kind, value=name, allowed=names
+            f"unknown {kind} {name!r}; valid {kind}s: {', '.join(names)}",
+            field=kind,
+            value=name,
+            allowed=names,
         )
 
 
@@ -61,7 +65,7 @@ def describe_choices(choices: Iterable[Any]) -> str:
     """Format allowed values for a message: ``{3, 5, 7}``, or ``{128, 132, ..., 224}`` for a long even range."""
     values = list(choices)
     if len(values) > 6 and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        steps = {b - a for a, b in zip(values, values[1:])}
+        steps = {b - a for a, b in itertools.pairwise(values)}
         if len(steps) == 1:
             return f"{{{values[0]}, {values[1]}, ..., {values[-1]}}}"
     return "{" + ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values) + "}"

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nas.layers.depthwise import depthwise_conv2d
 from search_spaces import make_divisible
 
 __all__ = [
@@ -60,7 +61,13 @@ class DynamicDepthwiseConv2d(nn.Module):
         self.max_kernel = self.kernel_sizes[-1]
         self.stride = stride
         self.conv = nn.Conv2d(
-            max_channels, max_channels, self.max_kernel, stride, self.max_kernel // 2, groups=max_channels, bias=False
+            max_channels,
+            max_channels,
+            self.max_kernel,
+            stride,
+            self.max_kernel // 2,
+            groups=max_channels,
+            bias=False,
         )
         for larger, smaller in zip(self.kernel_sizes[1:], self.kernel_sizes[:-1]):
             self.register_parameter(_transform_name(larger, smaller), nn.Parameter(torch.eye(smaller * smaller)))
@@ -82,9 +89,8 @@ class DynamicDepthwiseConv2d(nn.Module):
         return weight
 
     def forward(self, x: Tensor) -> Tensor:
-        channels = x.shape[1]
-        weight = self.active_weight(channels)
-        return F.conv2d(x, weight, None, self.stride, self.active_kernel // 2, groups=channels)
+        weight = self.active_weight(x.shape[1])
+        return depthwise_conv2d(x, weight, self.stride, self.active_kernel // 2)
 
 
 def _transform_name(larger: int, smaller: int) -> str:

@@ -39,7 +39,9 @@ def save_supernet(supernet: nn.Module, path: str | os.PathLike[str]) -> Path:
 def supernet_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> nn.Module:
     """Rebuild a supernet from :func:`supernet_payload`'s dict, checking format, version, name and shapes."""
     if payload.get("format") != FORMAT:
-        raise CheckpointError(f"{source} is not a supernet file (format={payload.get('format')!r}, expected {FORMAT!r})")
+        raise CheckpointError(
+            f"{source} is not a supernet file (format={payload.get('format')!r}, expected {FORMAT!r})"
+        )
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{source} has format_version={version!r}; this version reads {FORMAT_VERSION}")

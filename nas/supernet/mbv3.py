@@ -209,11 +209,18 @@ class ElasticMobileNetV3(nn.Module):
         The subnet owns copies of the weights (training it leaves the supernet untouched) and is in the
         supernet's train/eval mode. Selecting ``arch`` leaves it active on the supernet afterwards.
         """
+        state = self.active_state_dict(arch)
+        with torch.device("meta"):
+            subnet = MobileNetV3Subnet(self.space, self._active_arch, self.num_classes, self.dropout_rate)
+        with torch.no_grad():
+            copies = {key: value.detach().clone() for key, value in state.items()}
+        subnet.load_state_dict(copies, strict=True, assign=True)
+        return subnet.train(self.training)
+
+    def active_state_dict(self, arch: Arch | None = None) -> dict[str, Tensor]:
+        """The state dict of the static subnet for ``arch`` (default: active), as views into the supernet."""
         if arch is not None:
             self.set_active(arch)
-        arch = self._active_arch
-        with torch.device("meta"):
-            subnet = MobileNetV3Subnet(self.space, arch, self.num_classes, self.dropout_rate)
         state: dict[str, Tensor] = {}
         state.update(_prefixed("stem.", self.stem.state_dict()))
         state.update(_prefixed("blocks.0.", self.first_block.state_dict()))
@@ -221,10 +228,7 @@ class ElasticMobileNetV3(nn.Module):
             state.update(_prefixed(f"blocks.{index}.", block.active_state()))
         for name in ("final_expand", "feature_mix", "classifier"):
             state.update(_prefixed(name + ".", getattr(self, name).state_dict()))
-        with torch.no_grad():
-            copies = {key: value.detach().clone() for key, value in state.items()}
-        subnet.load_state_dict(copies, strict=True, assign=True)
-        return subnet.train(self.training)
+        return state
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write this supernet atomically; ``nas.load_supernet(path)`` rebuilds it."""

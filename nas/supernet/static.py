@@ -16,7 +16,16 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces import Arch, MobileNetV3Space, make_divisible
 
-__all__ = ["ConvBnAct", "MBConvBlock", "MobileNetV3Subnet", "SqueezeExcite", "activation", "block_plan", "first_block", "subnet_macs"]
+__all__ = [
+    "ConvBnAct",
+    "MBConvBlock",
+    "MobileNetV3Subnet",
+    "SqueezeExcite",
+    "activation",
+    "block_plan",
+    "first_block",
+    "subnet_macs",
+]
 
 
 def activation(name: str) -> nn.Module:
@@ -183,9 +192,16 @@ def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
     size = int(arch["resolution"])
     total = _module_macs("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)
     size = _output_size(size, 3, space.stem_stride)
-    first = (("in_channels", space.stem_width), ("out_channels", space.first_block_width), ("kernel_size", 3),
-             ("hidden", space.stem_width), ("stride", 1), ("act", "relu"), ("squeeze_excite", False),
-             ("expand_layer", False))
+    first = (
+        ("in_channels", space.stem_width),
+        ("out_channels", space.first_block_width),
+        ("kernel_size", 3),
+        ("hidden", space.stem_width),
+        ("stride", 1),
+        ("act", "relu"),
+        ("squeeze_excite", False),
+        ("expand_layer", False),
+    )
     total += _module_macs("block", first, space.stem_width, size)
     for spec in block_plan(space, arch):
         total += _module_macs("block", tuple(spec.items()), int(spec["in_channels"]), size)

@@ -9,9 +9,14 @@ from collections.abc import Callable, Sequence
 from search_spaces import Arch, ConfigError, Decision, SearchSpace
 from search_spaces.errors import describe_choices
 
-__all__ = ["PhaseChoices", "SubnetSampler", "UniformSampler", "MacsPriorSampler", "create_sampler"]
+__all__ = ["MacsPriorSampler", "PhaseChoices", "SubnetSampler", "UniformSampler", "create_sampler"]
 
-_SUFFIX_TO_FIELD = {"_kernel": "kernel_sizes", "_expand": "expand_ratios", "_depth": "depths", "resolution": "resolutions"}
+_SUFFIX_TO_FIELD = {
+    "_kernel": "kernel_sizes",
+    "_expand": "expand_ratios",
+    "_depth": "depths",
+    "resolution": "resolutions",
+}
 
 
 class PhaseChoices:
@@ -27,8 +32,7 @@ class PhaseChoices:
                 bad = [v for v in subset if v not in decision.choices]
                 if bad:
                     raise ConfigError(
-                        f"{field} value {bad[0]!r} not in {describe_choices(decision.choices)} "
-                        f"of space {space.name!r}",
+                        f"{field} value {bad[0]!r} not in {describe_choices(decision.choices)} of space {space.name!r}",
                         field=field,
                         value=bad[0],
                         allowed=decision.choices,
@@ -88,9 +92,7 @@ class MacsPriorSampler(SubnetSampler):
         return min(pool, key=lambda arch: abs(self.macs_of(arch) - target))
 
 
-def create_sampler(
-    kind: str, choices: PhaseChoices, macs_of: Callable[[Arch], int] | None = None
-) -> SubnetSampler:
+def create_sampler(kind: str, choices: PhaseChoices, macs_of: Callable[[Arch], int] | None = None) -> SubnetSampler:
     """Build the sampler named in the config (``uniform`` or ``macs_prior``)."""
     if kind == "uniform":
         return UniformSampler(choices)

@@ -31,15 +31,26 @@ from nas.runs import create_run_dir, write_manifest
 from nas.supernet import create_supernet, save_supernet
 from nas.supernet.checkpoint import supernet_from_payload, supernet_payload
 from nas.training.config import PhaseConfig, TrainConfig
+from nas.training.distributed import DistributedContext, init_distributed
 from nas.training.evaluation import resize
 from nas.training.sampling import PhaseChoices, create_sampler
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
 
-__all__ = ["TrainingDivergedError", "Trainer", "TrainSummary", "select_device"]
+__all__ = ["TrainSummary", "Trainer", "TrainingDivergedError", "select_device"]
 
 CHECKPOINT_FORMAT = "nas-train-checkpoint"
 CHECKPOINT_VERSION = 1
-_METRIC_FIELDS = ("phase", "epoch", "step", "lr", "loss", "student_loss", "train_acc", "images_per_s", "seconds")
+_METRIC_FIELDS = (
+    "phase",
+    "epoch",
+    "step",
+    "lr",
+    "loss",
+    "student_loss",
+    "train_acc",
+    "images_per_s",
+    "seconds",
+)
 
 
 class TrainingDivergedError(NasError):
@@ -79,6 +90,9 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.device = select_device(config.device)
+        self.dist: DistributedContext = init_distributed(self.device.type)
+        if self.dist.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         if config.threads:
             torch.set_num_threads(config.threads)
         if config.deterministic:
@@ -94,9 +108,11 @@ class Trainer:
         )
         if config.data.limit_train > 0:
             self.data = _limit_train(self.data, config.data.limit_train)
-        if len(self.data.train) < config.batch_size:
+        global_batch = config.batch_size * self.dist.world_size
+        if len(self.data.train) < global_batch:
             raise ConfigError(
-                f"batch_size={config.batch_size} is larger than the training split ({len(self.data.train)} images)",
+                f"batch_size={config.batch_size} x {self.dist.world_size} processes is larger than the training "
+                f"split ({len(self.data.train)} images)",
                 field="batch_size",
                 value=config.batch_size,
             )
@@ -111,7 +127,7 @@ class Trainer:
         self.epoch_in_phase = 0
         self.step_in_epoch = 0
         self.global_step = 0
-        self.steps_per_epoch = len(self.data.train) // config.batch_size
+        self.steps_per_epoch = len(self.data.train) // global_batch
         self._writer: Any = None
         self._epoch_totals = _EpochTotals()
         self._resumed = False
@@ -120,10 +136,17 @@ class Trainer:
     # ------------------------------------------------------------------ construction helpers
     @classmethod
     def start(cls, config: TrainConfig, name: str, root: str | Path = "runs", **options: Any) -> Trainer:
-        """A new run folder (refused if it exists) with ``config.yaml`` and ``manifest.json``."""
-        run_dir = create_run_dir(name, root)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-        write_manifest(run_dir, config_to_dict(config), kind="train")
+        """A new run folder (refused if it exists) with ``config.yaml`` and ``manifest.json``.
+
+        Under torchrun, rank 0 creates the folder and the other ranks wait for it.
+        """
+        context = init_distributed(select_device(config.device).type)
+        run_dir = Path(root) / name
+        if context.is_main:
+            run_dir = create_run_dir(name, root)
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+            write_manifest(run_dir, config_to_dict(config), kind="train", world_size=context.world_size)
+        context.barrier()
         return cls(config, run_dir, **options)
 
     @classmethod
@@ -145,7 +168,10 @@ class Trainer:
         decay, no_decay = [], []
         for name, parameter in self.supernet.named_parameters():
             (no_decay if parameter.ndim <= 1 or "transform_" in name else decay).append(parameter)
-        groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": optim.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         if optim.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, nesterov=True, foreach=True)
         return torch.optim.AdamW(groups, lr=optim.lr, foreach=True)
@@ -177,7 +203,10 @@ class Trainer:
         return state
 
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoints/last.pt`` atomically."""
+        """Write ``checkpoints/last.pt`` atomically (rank 0 only under torchrun)."""
+        path = self.run_dir / "checkpoints" / "last.pt"
+        if not self.dist.is_main:
+            return path
         payload = {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_VERSION,
@@ -196,7 +225,7 @@ class Trainer:
             "epoch_totals": self._epoch_totals.as_dict(),
             "rng": self._rng_state(),
         }
-        return save_torch_file(self.run_dir / "checkpoints" / "last.pt", payload)
+        return save_torch_file(path, payload)
 
     def _load_checkpoint(self, path: Path) -> None:
         payload = load_torch_file(path, "training checkpoint")
@@ -269,7 +298,11 @@ class Trainer:
                 bar.close()
             if self._writer is not None:
                 self._writer.close()
-        supernet_path = save_supernet(self.supernet, self.run_dir / "supernet.pt")
+        self.dist.check_in_sync(self.supernet, self.device)
+        supernet_path = self.run_dir / "supernet.pt"
+        if self.dist.is_main:
+            save_supernet(self.supernet, supernet_path)
+        self.dist.barrier()
         return TrainSummary(self.run_dir, supernet_path, self.global_step, time.perf_counter() - started, last_loss)
 
     def _begin_phase(self, phase: PhaseConfig, choices: PhaseChoices) -> None:
@@ -289,8 +322,8 @@ class Trainer:
         return torch.randperm(len(self.data.train), generator=generator)
 
     def _batch(self, order: Tensor, step: int) -> tuple[Tensor, Tensor]:
-        size = self.config.batch_size
-        index = order[step * size : (step + 1) * size]
+        size = self.config.batch_size * self.dist.world_size
+        index = order[step * size : (step + 1) * size][self.dist.rank :: self.dist.world_size]
         images = self.data.train.images[index]
         labels = self.data.train.labels[index]
         shift = self.config.data.augment_shift
@@ -325,7 +358,9 @@ class Trainer:
             rate = images_done / max(time.perf_counter() - epoch_start, 1e-9)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(phase=phase.name, loss=f"{loss:.3f}", acc=f"{hits / len(labels):.3f}", img_s=f"{rate:.0f}")
+                bar.set_postfix(
+                    phase=phase.name, loss=f"{loss:.3f}", acc=f"{hits / len(labels):.3f}", img_s=f"{rate:.0f}"
+                )
             self._scalar("train/loss", loss)
             self._scalar("train/student_loss", student_loss)
             self._scalar("train/lr", self.optimizer.param_groups[0]["lr"])
@@ -382,31 +417,43 @@ class Trainer:
         student_losses = []
         for arch in students:
             logits = self._forward(arch, images)
+            label_loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
             if soft_targets is None:
-                loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+                loss = label_loss
             else:
-                loss = F.cross_entropy(logits / temperature, soft_targets) * temperature**2
+                weight = self.config.student_label_weight
+                distill = F.cross_entropy(logits / temperature, soft_targets) * temperature**2
+                loss = distill if weight == 0 else (1 - weight) * distill + weight * label_loss
             loss.backward()
             student_losses.append(loss.item())
             if not phase.sandwich and math.isnan(loss_value):
                 loss_value, hits = loss.item(), int((logits.argmax(1) == labels).sum())
-        if self.config.optim.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.optim.grad_clip, foreach=True)
-        if math.isfinite(loss_value) and all(math.isfinite(v) for v in student_losses):
-            self.optimizer.step()
         student_mean = sum(student_losses) / len(student_losses) if student_losses else 0.0
+        loss_value, student_mean = self.dist.mean([loss_value, student_mean], self.device)
+        if math.isfinite(loss_value) and math.isfinite(student_mean):
+            self.dist.all_reduce_gradients(self.supernet.parameters())
+            if self.config.optim.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.optim.grad_clip, foreach=True)
+            self.optimizer.step()
         return loss_value, student_mean, hits
 
     # ------------------------------------------------------------------ observability
     def _progress_bar(self, total: int) -> Any:
-        if not self.progress:
+        if not self.progress or not self.dist.is_main:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, initial=self.global_step, desc="train", unit="step", file=self.log, dynamic_ncols=True)
+        return tqdm(
+            total=total,
+            initial=self.global_step,
+            desc="train",
+            unit="step",
+            file=self.log,
+            dynamic_ncols=True,
+        )
 
     def _scalar(self, tag: str, value: float, every: int = 10) -> None:
-        if self.global_step % every:
+        if self.global_step % every or not self.dist.is_main:
             return
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
@@ -415,6 +462,8 @@ class Trainer:
         self._writer.add_scalar(tag, value, self.global_step)
 
     def _append_metrics(self, row: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         for key in ("loss", "student_loss", "train_acc", "images_per_s"):
             self._scalar(f"epoch/{key}", float(row[key]), every=1)
         path = self.run_dir / "metrics.csv"
@@ -426,7 +475,7 @@ class Trainer:
             writer.writerow(row)
 
     def _log(self, message: str) -> None:
-        if self.progress:
+        if self.progress and self.dist.is_main:
             print(message, file=self.log, flush=True)
 
 
@@ -448,8 +497,13 @@ class _EpochTotals:
         self.steps += 1
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"loss": self.loss, "student_loss": self.student_loss, "correct": self.correct, "seen": self.seen,
-                "steps": self.steps}
+        return {
+            "loss": self.loss,
+            "student_loss": self.student_loss,
+            "correct": self.correct,
+            "seen": self.seen,
+            "steps": self.steps,
+        }
 
 
 def _limit_train(data: DataSplits, count: int) -> DataSplits:
@@ -467,9 +521,7 @@ def _random_shift(images: Tensor, max_shift: int, generator: Tensor | torch.Gene
     count, _, height, width = images.shape
     padded = F.pad(images, (max_shift,) * 4)
     offsets = torch.randint(0, 2 * max_shift + 1, (count, 2), generator=generator)
-    return torch.stack(
-        [padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())]
-    )
+    return torch.stack([padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())])
 
 
 def _as_tuple(value: Any) -> Any:

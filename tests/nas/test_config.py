@@ -38,7 +38,7 @@ def test_bad_config_names_the_field(data: dict, field: str, fragment: str) -> No
 def test_value_checks_in_config_objects() -> None:
     with pytest.raises(ConfigError, match="batch_size=0"):
         parse_config(TrainConfig, {"batch_size": 0})
-    with pytest.raises(ConfigError, match="optim.lr"):
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         parse_config(TrainConfig, {"optim": {"lr": -1}})
     with pytest.raises(ConfigError, match="at least one phase"):
         parse_config(TrainConfig, {"phases": []})
@@ -73,8 +73,11 @@ def test_yaml_errors(tmp_path: Path) -> None:
         st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=4)),
         lambda children: st.one_of(
             st.lists(children, max_size=3),
-            st.dictionaries(st.sampled_from(["seed", "data", "optim", "phases", "name", "lr", "epochs"]), children,
-                            max_size=3),
+            st.dictionaries(
+                st.sampled_from(["seed", "data", "optim", "phases", "name", "lr", "epochs"]),
+                children,
+                max_size=3,
+            ),
         ),
         max_leaves=8,
     )

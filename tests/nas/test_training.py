@@ -71,8 +71,14 @@ def test_macs_prior_sampler_is_usable(tmp_path: Path) -> None:
 
 def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "nas", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nas", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -101,7 +107,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     assert not (tmp_path / "runs" / "victim" / "supernet.pt").exists()
 
     resumed = _run_cli(["train", "--resume", "runs/victim", "--quiet", "--json"], tmp_path)
-    out, err = resumed.communicate(timeout=300)
+    _out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     reference.communicate(timeout=300)
     assert reference.returncode == 0
@@ -110,8 +116,10 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     actual = nas.load_supernet(tmp_path / "runs" / "victim" / "supernet.pt").state_dict()
     assert all(torch.equal(expected[k], actual[k]) for k in expected)
     columns = ("epoch", "step", "loss", "student_loss", "train_acc", "lr")
-    rows = [[{c: r[c] for c in columns} for r in csv.DictReader((tmp_path / "runs" / n / "metrics.csv").open())]
-            for n in ("reference", "victim")]
+    rows = [
+        [{c: r[c] for c in columns} for r in csv.DictReader((tmp_path / "runs" / n / "metrics.csv").open())]
+        for n in ("reference", "victim")
+    ]
     assert rows[0] == rows[1]
 
 
@@ -195,3 +203,44 @@ def test_phase_choices_outside_the_space_are_refused(tmp_path: Path) -> None:
     with pytest.raises(nas.ConfigError, match="kernel_sizes value 9"):
         Trainer.start(config, "k9", root=tmp_path, progress=False).fit()
     assert PhaseConfig().teacher == "inplace"
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_with_gloo_trains_in_sync(tmp_path: Path) -> None:
+    from nas.config import config_to_dict
+
+    config = tiny_config(batch_size=16, data={"limit_train": 128}, phases=[{"epochs": 1, "resolutions": [24]}])
+    config_path = tmp_path / "ddp.yaml"
+    config_path.write_text(yaml.safe_dump(config_to_dict(config)))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "nas",
+            "train",
+            "--config",
+            str(config_path),
+            "--name",
+            "ddp",
+            "--quiet",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp"
+    manifest = yaml.safe_load((run / "manifest.json").read_text())
+    assert manifest["world_size"] == 2
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert int(rows[-1]["step"]) == 128 // (16 * 2)  # each step consumed a global batch of 32
+    assert nas.load_supernet(run / "supernet.pt").num_classes == 10

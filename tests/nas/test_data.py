@@ -128,9 +128,7 @@ def test_digits_splits_partition_the_data_stratified() -> None:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    index_of = {
-        row.tobytes(): i for i, row in enumerate(bunch.images.astype(np.int64).reshape(len(bunch.images), -1))
-    }
+    index_of = {row.tobytes(): i for i, row in enumerate(bunch.images.astype(np.int64).reshape(len(bunch.images), -1))}
     assert len(index_of) == 1797  # the source images are distinct, so images identify samples
     splits = load_dataset("digits", resolution=8)
     found: dict[str, list[int]] = {}
@@ -306,9 +304,7 @@ def write_image(path: Path, mode: str, size: tuple[int, int], color: Any) -> Non
     Image.new(mode, size, color).save(path)
 
 
-def write_flat_folder(
-    root: Path, classes: tuple[str, ...] = ("cat", "dog", "fish"), per_class: int = 5
-) -> None:
+def write_flat_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog", "fish"), per_class: int = 5) -> None:
     """Solid images whose red value (a multiple of 10) is unique, in mixed sizes and modes."""
     sizes = [(12, 10), (20, 16), (8, 8)]
     for c, name in enumerate(classes):

@@ -63,7 +63,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
     def render(report: dict[str, Any]) -> None:
         rows = [
-            {**row, "test_accuracy": 100 * row["test_accuracy"], "target": 100 * row["target"]}
+            {**row, "test_accuracy": f"{100 * row['test_accuracy']:.2f}", "target": f"{100 * row['target']:.1f}"}
             for row in report["subnets"]
         ]
         print(

@@ -32,9 +32,12 @@ _PACKAGES = (
 )
 
 
-def create_run_dir(name: str, root: str | os.PathLike[str] = RUNS_ROOT, exist_ok: bool = False) -> Path:
+def create_run_dir(
+    name: str, root: str | os.PathLike[str] = RUNS_ROOT, exist_ok: bool = False, create: bool = True
+) -> Path:
     """``root/name``, created. An existing folder is refused (its checkpoints are never overwritten) unless
-    ``exist_ok``, which resuming uses."""
+    ``exist_ok``, which resuming uses. ``create=False`` only checks, so a command can validate everything else
+    before it writes anything."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
             f"run name {name!r} must be 1-100 letters, digits, '.', '_' or '-' (not starting with '.' or '-')",
@@ -48,6 +51,8 @@ def create_run_dir(name: str, root: str | os.PathLike[str] = RUNS_ROOT, exist_ok
             field="name",
             value=name,
         )
+    if not create:
+        return run_dir
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

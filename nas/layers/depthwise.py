@@ -34,7 +34,16 @@ class _DepthwiseConv(torch.autograd.Function):
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.ops.aten.convolution_backward(
-                grad_out, x, weight, None, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], channels,
+                grad_out,
+                x,
+                weight,
+                None,
+                [stride] * 2,
+                [padding] * 2,
+                [1, 1],
+                False,
+                [0, 0],
+                channels,
                 [True, False, False],
             )[0]
         if ctx.needs_input_grad[1]:

@@ -49,13 +49,14 @@ class ConvBnAct(nn.Sequential):
         groups: int = 1,
         act: str | None = None,
         batch_norm: bool = True,
+        device: torch.device | str | None = None,
     ):
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         layers["conv"] = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
+            in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False, device=device
         )
         if batch_norm:
-            layers["bn"] = nn.BatchNorm2d(out_channels)
+            layers["bn"] = nn.BatchNorm2d(out_channels, device=device)
         if act is not None:
             layers["act"] = activation(act)
         super().__init__(layers)
@@ -64,10 +65,10 @@ class ConvBnAct(nn.Sequential):
 class SqueezeExcite(nn.Module):
     """Channel attention: global pool, reduce (ReLU), expand (hard sigmoid), rescale."""
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, device: torch.device | str | None = None):
         super().__init__()
-        self.reduce = nn.Conv2d(channels, hidden, 1, bias=True)
-        self.expand = nn.Conv2d(hidden, channels, 1, bias=True)
+        self.reduce = nn.Conv2d(channels, hidden, 1, bias=True, device=device)
+        self.expand = nn.Conv2d(hidden, channels, 1, bias=True, device=device)
         self.relu = nn.ReLU()
         self.gate = nn.Hardsigmoid()
 
@@ -89,12 +90,13 @@ class MBConvBlock(nn.Module):
         act: str,
         squeeze_excite: bool,
         expand_layer: bool = True,
+        device: torch.device | str | None = None,
     ):
         super().__init__()
-        self.expand = ConvBnAct(in_channels, hidden, 1, act=act) if expand_layer else None
-        self.depthwise = ConvBnAct(hidden, hidden, kernel_size, stride, groups=hidden, act=act)
-        self.se = SqueezeExcite(hidden, make_divisible(hidden // 4)) if squeeze_excite else None
-        self.project = ConvBnAct(hidden, out_channels, 1)
+        self.expand = ConvBnAct(in_channels, hidden, 1, act=act, device=device) if expand_layer else None
+        self.depthwise = ConvBnAct(hidden, hidden, kernel_size, stride, groups=hidden, act=act, device=device)
+        self.se = SqueezeExcite(hidden, make_divisible(hidden // 4), device) if squeeze_excite else None
+        self.project = ConvBnAct(hidden, out_channels, 1, device=device)
         self.use_residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: Tensor) -> Tensor:
@@ -106,9 +108,11 @@ class MBConvBlock(nn.Module):
         return out + x if self.use_residual else out
 
 
-def first_block(space: MobileNetV3Space) -> MBConvBlock:
+def first_block(space: MobileNetV3Space, device: torch.device | str | None = None) -> MBConvBlock:
     """The fixed first block: depthwise 3x3 on the stem's channels, no expansion, ReLU, no SE."""
-    return MBConvBlock(space.stem_width, space.first_block_width, 3, space.stem_width, 1, "relu", False, False)
+    return MBConvBlock(
+        space.stem_width, space.first_block_width, 3, space.stem_width, 1, "relu", False, False, device=device
+    )
 
 
 def block_plan(space: MobileNetV3Space, arch: Arch) -> list[dict[str, object]]:
@@ -134,20 +138,32 @@ def block_plan(space: MobileNetV3Space, arch: Arch) -> list[dict[str, object]]:
 
 
 class MobileNetV3Subnet(nn.Module):
-    """A static MobileNetV3 for one arch of a :class:`~search_spaces.MobileNetV3Space`."""
+    """A static MobileNetV3 for one arch of a :class:`~search_spaces.MobileNetV3Space`.
 
-    def __init__(self, space: MobileNetV3Space, arch: Arch, num_classes: int, dropout: float = 0.1):
+    ``device="meta"`` builds the structure without memory (extraction then assigns the weights).
+    """
+
+    def __init__(
+        self,
+        space: MobileNetV3Space,
+        arch: Arch,
+        num_classes: int,
+        dropout: float = 0.1,
+        device: torch.device | str | None = None,
+    ):
         super().__init__()
         self.space_name = space.name
         self.arch = arch
-        self.stem = ConvBnAct(3, space.stem_width, 3, space.stem_stride, act="hswish")
-        first = first_block(space)
-        self.blocks = nn.Sequential(first, *(MBConvBlock(**spec) for spec in block_plan(space, arch)))  # type: ignore[arg-type]
+        self.stem = ConvBnAct(3, space.stem_width, 3, space.stem_stride, act="hswish", device=device)
+        blocks = [MBConvBlock(**spec, device=device) for spec in block_plan(space, arch)]  # type: ignore[arg-type]
+        self.blocks = nn.Sequential(first_block(space, device), *blocks)
         last_width = space.stages[-1].width
-        self.final_expand = ConvBnAct(last_width, space.final_expand_width, 1, act="hswish")
-        self.feature_mix = ConvBnAct(space.final_expand_width, space.last_channel, 1, act="hswish", batch_norm=False)
+        self.final_expand = ConvBnAct(last_width, space.final_expand_width, 1, act="hswish", device=device)
+        self.feature_mix = ConvBnAct(
+            space.final_expand_width, space.last_channel, 1, act="hswish", batch_norm=False, device=device
+        )
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(space.last_channel, num_classes)
+        self.classifier = nn.Linear(space.last_channel, num_classes, device=device)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.final_expand(self.blocks(self.stem(x)))

@@ -138,16 +138,18 @@ class Trainer:
     def start(cls, config: TrainConfig, name: str, root: str | Path = "runs", **options: Any) -> Trainer:
         """A new run folder (refused if it exists) with ``config.yaml`` and ``manifest.json``.
 
+        Nothing is written until the data set and model are built, so bad input leaves no folder behind.
         Under torchrun, rank 0 creates the folder and the other ranks wait for it.
         """
         context = init_distributed(select_device(config.device).type)
-        run_dir = Path(root) / name
+        run_dir = create_run_dir(name, root, create=False) if context.is_main else Path(root) / name
+        trainer = cls(config, run_dir, **options)  # loads data and builds the model: bad input fails here
         if context.is_main:
-            run_dir = create_run_dir(name, root)
+            create_run_dir(name, root)
             (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
             write_manifest(run_dir, config_to_dict(config), kind="train", world_size=context.world_size)
         context.barrier()
-        return cls(config, run_dir, **options)
+        return trainer
 
     @classmethod
     def resume(cls, run_dir: str | Path, **options: Any) -> Trainer:

@@ -68,6 +68,7 @@ def test_bad_input_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp
             err = capsys.readouterr().err
             assert fragment in err, (argv, err)
             assert err.startswith("error: ") and "Traceback" not in err
+            assert not (tmp_path / "runs").exists(), f"{argv} left a run folder behind"
     finally:
         os.chdir(cwd)
 
@@ -111,7 +112,7 @@ def test_quickstart_and_eval_end_to_end_json(tmp_path: Path) -> None:
     evaluated = run_nas("eval", "--supernet", str(supernet), "--arch", "smallest", "largest", "--json", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     results = json.loads(evaluated.stdout)["results"]
-    by_name = {row["arch"]: row for row in report["subnets"]}
+    by_name = {row["subnet"]: row for row in report["subnets"]}
     # the quickstart's test accuracy of the smallest subnet is what eval reports (same calibration, cache hit)
     assert results[0]["accuracy"] == pytest.approx(by_name["smallest"]["test_accuracy"])
     assert (supernet.parent / "eval_cache.jsonl").is_file()

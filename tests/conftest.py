@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHDATA = REPO_ROOT.parent / "shared" / "benchdata"
+BENCHDATA = Path(os.environ.get("NAS_BENCHDATA", REPO_ROOT.parent / "shared" / "benchdata"))
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,10 @@ def _deterministic_torch() -> None:
 def benchdata() -> Path:
     """The published NAS tables beside the project (never copied into it)."""
     if not BENCHDATA.is_dir():
-        pytest.fail(f"benchmark data not found at {BENCHDATA}; it ships beside the project in ../shared")
+        pytest.fail(
+            f"benchmark data not found at {BENCHDATA}; it ships beside the project in ../shared "
+            "(or set NAS_BENCHDATA)"
+        )
     return BENCHDATA
 
 

@@ -11,11 +11,9 @@ import nas
 from predictors import count_macs, count_params
 
 
-@pytest.fixture(scope="module")
-def reference_rows(request: pytest.FixtureRequest) -> list[dict]:
-    from tests.conftest import BENCHDATA
-
-    path = Path(BENCHDATA) / "ofa_mbv3_w10_reference.jsonl"
+@pytest.fixture
+def reference_rows(benchdata: Path) -> list[dict]:
+    path = benchdata / "ofa_mbv3_w10_reference.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -23,8 +23,7 @@ def benchdata() -> Path:
     """The published NAS tables beside the project (never copied into it)."""
     if not BENCHDATA.is_dir():
         pytest.fail(
-            f"benchmark data not found at {BENCHDATA}; it ships beside the project in ../shared "
-            "(or set NAS_BENCHDATA)"
+            f"benchmark data not found at {BENCHDATA}; it ships beside the project in ../shared (or set NAS_BENCHDATA)"
         )
     return BENCHDATA
 

@@ -104,24 +104,27 @@ def _train_config(args: argparse.Namespace) -> Any:
         "threads": args.threads,
     }
     data.update({k: v for k, v in overrides.items() if v is not None})
-    data_section = dict(data.get("data") or {})
-    for key, value in (("name", args.data), ("root", args.data_root), ("resolution", args.resolution)):
-        if value is not None:
-            data_section[key] = value
-    if data_section:
-        data["data"] = data_section
-    if args.lr is not None:
-        data["optim"] = {**(data.get("optim") or {}), "lr": args.lr}
+    # flags merge into sections only where the file has a mapping (or nothing); any other type is left for
+    # parse_config to reject with the field's name
+    data_flags = {
+        k: v
+        for k, v in (("name", args.data), ("root", args.data_root), ("resolution", args.resolution))
+        if v is not None
+    }
+    if data_flags and isinstance(data.get("data", {}), dict):
+        data["data"] = {**data.get("data", {}), **data_flags}
+    if args.lr is not None and isinstance(data.get("optim", {}), dict):
+        data["optim"] = {**data.get("optim", {}), "lr": args.lr}
     if args.recipe == "progressive":
-        phases = progressive_shrinking_phases(args.epochs or 5)
-        data["phases"] = [vars(phase) for phase in phases]
+        data["phases"] = [vars(phase) for phase in progressive_shrinking_phases(args.epochs or 5)]
     elif args.epochs is not None:
-        phases = data.get("phases") or [{}]
-        if len(phases) != 1:
+        phases = data.get("phases", [{}])
+        if not isinstance(phases, list) or len(phases) != 1 or not isinstance(phases[0], dict):
             from search_spaces import ConfigError
 
             raise ConfigError(
-                "--epochs sets a one-phase recipe; edit the phases in the config file instead", field="epochs"
+                "--epochs sets the epochs of a one-phase recipe; edit the phases in the config file instead",
+                field="epochs",
             )
         data["phases"] = [{**phases[0], "epochs": args.epochs}]
     return parse_config(TrainConfig, data)

@@ -87,3 +87,13 @@ def test_property_any_document_parses_or_raises_config_error(document: object) -
         parse_config(TrainConfig, document if isinstance(document, dict) else {"phases": document})
     except NasError as error:
         assert str(error)
+
+
+@pytest.mark.parametrize("section", ["data: [1, 2]\n", "optim: 3\n", "phases: {epochs: 2}\n"])
+def test_cli_flags_over_malformed_sections_give_typed_errors(tmp_path: Path, section: str) -> None:
+    from nas.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text(section)
+    argv = ["train", "--config", str(config), "--data", "digits", "--lr", "0.1", "--epochs", "1", "--name", "x"]
+    assert main(argv) == 2

@@ -135,7 +135,7 @@ class SearchSpace(ABC):
             )
         return value
 
-    def _from_genes(self, genes: Mapping[str, Choice]) -> Arch:
+    def from_genes(self, genes: Mapping[str, Choice]) -> Arch:
         """Canonical arch from a full assignment (every decision given); gated-off ones are dropped."""
         chosen: dict[str, Choice] = {}
         for decision in self.decisions():
@@ -150,15 +150,15 @@ class SearchSpace(ABC):
     # ------------------------------------------------------------------ moving through the space
     def sample(self, rng: random.Random) -> Arch:
         """A uniformly random choice per decision."""
-        return self._from_genes({d.label: rng.choice(d.choices) for d in self.decisions()})
+        return self.from_genes({d.label: rng.choice(d.choices) for d in self.decisions()})
 
     def smallest(self) -> Arch:
         """The first (smallest) choice everywhere."""
-        return self._from_genes({d.label: d.choices[0] for d in self.decisions()})
+        return self.from_genes({d.label: d.choices[0] for d in self.decisions()})
 
     def largest(self) -> Arch:
         """The last (largest) choice everywhere."""
-        return self._from_genes({d.label: d.choices[-1] for d in self.decisions()})
+        return self.from_genes({d.label: d.choices[-1] for d in self.decisions()})
 
     def mutate(self, arch: Arch, rng: random.Random, rate: float = 0.1) -> Arch:
         """Redraw each decision with probability ``rate`` (to a different value where there is one)."""
@@ -167,12 +167,12 @@ class SearchSpace(ABC):
             if len(decision.choices) > 1 and rng.random() < rate:
                 others = [c for c in decision.choices if c != genes[decision.label]]
                 genes[decision.label] = rng.choice(others)
-        return self._from_genes(genes)
+        return self.from_genes(genes)
 
     def crossover(self, first: Arch, second: Arch, rng: random.Random) -> Arch:
         """Uniform crossover: each decision from either parent with equal chance."""
         a, b = self._genes(first, rng), self._genes(second, rng)
-        return self._from_genes({label: a[label] if rng.random() < 0.5 else b[label] for label in a})
+        return self.from_genes({label: a[label] if rng.random() < 0.5 else b[label] for label in a})
 
     def suggest(self, trial: TrialLike) -> Arch:
         """Ask an Optuna trial for each active decision; parameter names are the arch labels."""

@@ -44,7 +44,7 @@ class PhaseChoices:
 
     def _build(self, pick: Callable[[tuple], object]) -> Arch:
         genes = {decision.label: pick(choices) for decision, choices in self.decisions}
-        return self.space._from_genes(genes)
+        return self.space.from_genes(genes)
 
     def largest(self) -> Arch:
         return self._build(lambda choices: choices[-1])

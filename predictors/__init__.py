@@ -2,6 +2,38 @@
 
 from __future__ import annotations
 
+from predictors.base import FORMAT_VERSION, Predictor, load_predictor, predictor_kinds, register_predictor
 from predictors.cost import count_macs, count_params
+from predictors.gbm import GradientBoosting
+from predictors.metrics import kendall_tau, mape, ranking_report, spearman, top_k_overlap
+from predictors.mlp import MLPEnsemble
 
-__all__ = ["count_macs", "count_params"]
+__all__ = [
+    "FORMAT_VERSION",
+    "GradientBoosting",
+    "MLPEnsemble",
+    "Predictor",
+    "count_macs",
+    "count_params",
+    "kendall_tau",
+    "load_predictor",
+    "mape",
+    "predictor_kinds",
+    "ranking_report",
+    "register_predictor",
+    "spearman",
+    "top_k_overlap",
+]
+
+
+def create_predictor(kind: str, **options: object) -> Predictor:
+    """A new, unfitted predictor of a registered kind (``mlp_ensemble``, ``gbm``)."""
+    from predictors.base import _KINDS
+    from search_spaces.errors import UnknownNameError
+
+    if kind not in _KINDS:
+        raise UnknownNameError("predictor kind", kind, _KINDS)
+    return _KINDS[kind](**options)  # type: ignore[arg-type]
+
+
+__all__.append("create_predictor")

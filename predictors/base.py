@@ -1,0 +1,179 @@
+"""The predictor contract and its safe file format.
+
+A predictor maps feature rows (``float`` matrix, one row per architecture) to a metric. ``fit`` and ``predict``
+work on numpy arrays; ``predict_with_spread`` adds an uncertainty (0 where a model has none) that searches use
+for exploration. A saved predictor is a folder holding ``predictor.json`` (kind, format version, feature names,
+target name, the model's own settings) and, for torch models, ``weights.safetensors``: no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from search_spaces.errors import CheckpointError, ConfigError, UnknownNameError
+
+__all__ = ["FORMAT_VERSION", "Predictor", "load_predictor", "predictor_kinds", "register_predictor"]
+
+FORMAT_VERSION = 1
+_KINDS: dict[str, type[Predictor]] = {}
+
+
+def register_predictor(cls: type[Predictor]) -> type[Predictor]:
+    """Class decorator: make ``cls`` loadable and creatable under ``cls.kind``."""
+    _KINDS[cls.kind] = cls
+    return cls
+
+
+def predictor_kinds() -> list[str]:
+    """Registered predictor kinds, sorted."""
+    return sorted(_KINDS)
+
+
+class Predictor(ABC):
+    """Base class: subclasses set :attr:`kind` and implement fitting, prediction and (de)serialisation of their
+    model; this class checks inputs and handles the file format."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, feature_names: list[str] | None = None, target: str = "metric", seed: int = 0):
+        self.feature_names = list(feature_names) if feature_names is not None else None
+        self.target = target
+        self.seed = seed
+        self.fitted = False
+
+    # ------------------------------------------------------------------ contract
+    def fit(self, features: np.ndarray, targets: np.ndarray) -> Predictor:
+        """Fit on ``features`` (n x d) and ``targets`` (n,); returns self."""
+        x, y = self._check(features), np.asarray(targets, dtype=np.float64).reshape(-1)
+        if len(x) != len(y):
+            raise ConfigError(f"{len(x)} feature rows but {len(y)} targets", field="targets", value=len(y))
+        if len(x) < 2 or not np.all(np.isfinite(y)):
+            raise ConfigError("need at least 2 rows and finite targets to fit", field="targets")
+        self._fit(x, y)
+        self.fitted = True
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predicted metric per row."""
+        return self.predict_with_spread(features)[0]
+
+    def predict_with_spread(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted metric and its spread (standard deviation over an ensemble; zeros if the model has none)."""
+        if not self.fitted:
+            raise ConfigError(f"{self.kind} predictor is not fitted yet", field="predictor")
+        return self._predict(self._check(features))
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write the predictor to ``folder``: all files go to a temporary sibling folder that then replaces it, so
+        a reader never sees a half-written predictor and a failed save keeps the previous one."""
+        if not self.fitted:
+            raise ConfigError(f"{self.kind} predictor is not fitted yet; nothing to save", field="predictor")
+        target = Path(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            meta = {
+                "format": "nas-predictor",
+                "format_version": FORMAT_VERSION,
+                "kind": self.kind,
+                "target": self.target,
+                "seed": self.seed,
+                "feature_names": self.feature_names,
+                "settings": self._settings(),
+            }
+            (staging / "predictor.json").write_text(json.dumps(meta))
+            self._write_extra(staging)
+            retired = None
+            if target.exists():
+                retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+                os.replace(target, retired)
+            try:
+                os.replace(staging, target)
+            except OSError:
+                if retired is not None:  # put the previous predictor back
+                    os.replace(retired, target)
+                raise
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CheckpointError(f"cannot save predictor to {target}: {exc.strerror or exc}") from None
+        return target
+
+    # ------------------------------------------------------------------ for subclasses
+    @abstractmethod
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @abstractmethod
+    def _settings(self) -> dict[str, Any]:
+        """JSON-able constructor settings and model state (everything but tensors)."""
+
+    @abstractmethod
+    def _restore(self, settings: dict[str, Any], folder: Path) -> None:
+        """Rebuild the fitted model from :meth:`_settings` and the folder's other files."""
+
+    def _write_extra(self, folder: Path) -> None:  # noqa: B027  (optional hook, not abstract)
+        """Write files besides ``predictor.json`` (tensors); nothing by default."""
+
+    # ------------------------------------------------------------------ helpers
+    def _check(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2:
+            raise ConfigError(f"features must be a 2-d matrix, got shape {x.shape}", field="features")
+        expected = len(self.feature_names) if self.feature_names is not None else None
+        if expected is not None and x.shape[1] != expected:
+            raise ConfigError(
+                f"features have {x.shape[1]} columns; this predictor was built for {expected}",
+                field="features",
+                value=x.shape[1],
+                allowed=expected,
+            )
+        if not np.all(np.isfinite(x)):
+            raise ConfigError("features contain NaN or infinite values", field="features")
+        return x
+
+
+def load_predictor(folder: str | os.PathLike[str]) -> Predictor:
+    """Load a predictor saved by :meth:`Predictor.save`.
+
+    Raises:
+        CheckpointError: missing folder, malformed or foreign ``predictor.json``, other format version.
+        UnknownNameError: a predictor kind this version does not know.
+    """
+    source = Path(folder)
+    meta_path = source / "predictor.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"{source} is not a saved predictor (no predictor.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != "nas-predictor":
+        raise CheckpointError(f"{meta_path} is not a predictor file (format={getattr(meta, 'get', dict)('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} has format_version={meta.get('format_version')!r}; this version reads {FORMAT_VERSION}"
+        )
+    kind = meta.get("kind")
+    if kind not in _KINDS:
+        raise UnknownNameError("predictor kind", kind, _KINDS)
+    predictor = _KINDS[kind](
+        feature_names=meta.get("feature_names"), target=meta.get("target", "metric"), seed=int(meta.get("seed", 0))
+    )
+    try:
+        predictor._restore(meta["settings"], source)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source} holds a malformed {kind} predictor: {exc}") from None
+    predictor.fitted = True
+    return predictor

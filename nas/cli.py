@@ -414,6 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_argument("--seed", type=int, default=0)
     arch.add_argument("--num-classes", type=int, default=1000, help="classes, for MACs and parameter counts")
     arch.set_defaults(func=_cmd_arch)
+
+    from nas.predictor_cli import add_predictor_commands
+
+    def emit_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
+        _emit(args, report, lambda r: print("\n".join(f"{k:>16}: {_fmt(v)}" for k, v in r.items() if k != "columns")))
+        return 0
+
+    add_predictor_commands(command, emit_report)
     return parser
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d, DynamicDepthwiseConv2d, DynamicSqueezeExcite
-from nas.supernet.static import ConvBnAct, MobileNetV3Subnet, activation, first_block, subnet_macs
+from nas.supernet.static import ConvBnAct, MobileNetV3Subnet, activation, first_block, subnet_macs, subnet_params
 from search_spaces import Arch, InvalidArchError, MobileNetV3Space, make_divisible
 
 __all__ = ["ElasticMBConv", "ElasticMobileNetV3"]
@@ -227,6 +227,10 @@ class ElasticMobileNetV3(nn.Module):
     def macs(self, arch: Arch) -> int:
         """Multiply-accumulates of ``arch`` at its resolution, batch 1 (as FlopCounterMode counts its subnet)."""
         return subnet_macs(self.space, arch, self.num_classes)
+
+    def params(self, arch: Arch) -> int:
+        """Parameters of ``arch``'s extracted subnet."""
+        return subnet_params(self.space, arch, self.num_classes)
 
     # ------------------------------------------------------------------ extraction
     def extract(self, arch: Arch | None = None) -> MobileNetV3Subnet:

@@ -175,38 +175,41 @@ def _output_size(size: int, kernel: int, stride: int) -> int:
     return (size + 2 * (kernel // 2) - kernel) // stride + 1
 
 
-@lru_cache(maxsize=4096)
-def _module_macs(kind: str, spec: tuple[tuple[str, Any], ...], channels: int, size: int) -> int:
-    """FLOP-counter MACs of one static module built on the meta device (memoized by shape)."""
+@lru_cache(maxsize=1024)
+def _meta_module(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> nn.Module:
+    """A static module built on the meta device from its shape (memoized; used only for counting)."""
     options = dict(spec)
     with torch.device("meta"):
-        module: nn.Module
         if kind == "block":
-            module = MBConvBlock(**options)
-        elif kind == "head":
-            module = nn.Sequential(
+            return MBConvBlock(**options).eval()
+        if kind == "head":
+            return nn.Sequential(
                 ConvBnAct(channels, options["expand"], 1, act="hswish"),
                 nn.AdaptiveAvgPool2d(1),
                 ConvBnAct(options["expand"], options["last"], 1, act="hswish", batch_norm=False),
                 nn.Flatten(),
                 nn.Linear(options["last"], options["classes"]),
-            )
-        else:
-            module = ConvBnAct(channels, options["width"], 3, options["stride"], act="hswish")
-        sample = torch.empty(1, channels, size, size)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module.eval()(sample)
+            ).eval()
+        return ConvBnAct(channels, options["width"], 3, options["stride"], act="hswish").eval()
+
+
+@lru_cache(maxsize=4096)
+def _module_macs(kind: str, spec: tuple[tuple[str, Any], ...], channels: int, size: int) -> int:
+    """FLOP-counter MACs of one static module at an input size (memoized by shape)."""
+    sample = torch.empty(1, channels, size, size, device="meta")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        _meta_module(kind, spec, channels)(sample)
     return counter.get_total_flops() // 2
 
 
-def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
-    """MACs of ``arch`` at its resolution and batch 1, equal to ``FlopCounterMode`` on the whole subnet / 2.
+def _module_params(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> int:
+    return sum(p.numel() for p in _meta_module(kind, spec, channels).parameters())
 
-    Counted block by block with memoized per-shape counts, so it costs microseconds once warm (the MACs-prior
-    sampler and budget checks call it for every candidate).
-    """
+
+def _subnet_parts(space: MobileNetV3Space, arch: Arch, num_classes: int) -> list[tuple[str, tuple, int, int]]:
+    """(kind, spec, input channels, input size) of every module of ``arch``, in order."""
     size = int(arch["resolution"])
-    total = _module_macs("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)
+    parts = [("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)]
     size = _output_size(size, 3, space.stem_stride)
     first = (
         ("in_channels", space.stem_width),
@@ -218,9 +221,26 @@ def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
         ("squeeze_excite", False),
         ("expand_layer", False),
     )
-    total += _module_macs("block", first, space.stem_width, size)
+    parts.append(("block", first, space.stem_width, size))
     for spec in block_plan(space, arch):
-        total += _module_macs("block", tuple(spec.items()), int(spec["in_channels"]), size)
+        parts.append(("block", tuple(spec.items()), int(spec["in_channels"]), size))
         size = _output_size(size, int(spec["kernel_size"]), int(spec["stride"]))
     head = (("expand", space.final_expand_width), ("last", space.last_channel), ("classes", num_classes))
-    return total + _module_macs("head", head, space.stages[-1].width, size)
+    parts.append(("head", head, space.stages[-1].width, size))
+    return parts
+
+
+def subnet_params(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
+    """Parameter count of ``arch``'s static subnet, from memoized per-module counts (no extraction needed)."""
+    return sum(
+        _module_params(kind, spec, channels) for kind, spec, channels, _ in _subnet_parts(space, arch, num_classes)
+    )
+
+
+def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
+    """MACs of ``arch`` at its resolution and batch 1, equal to ``FlopCounterMode`` on the whole subnet / 2.
+
+    Counted module by module with memoized per-shape counts, so it costs microseconds once warm (the MACs-prior
+    sampler and budget checks call it for every candidate).
+    """
+    return sum(_module_macs(*part) for part in _subnet_parts(space, arch, num_classes))

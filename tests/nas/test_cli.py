@@ -13,7 +13,7 @@ import pytest
 from nas.cli import build_parser, main
 from tests.conftest import REPO_ROOT
 
-SUBCOMMANDS = ["quickstart", "train", "eval", "spaces", "arch"]
+SUBCOMMANDS = ["quickstart", "train", "eval", "spaces", "arch", "predictor"]
 
 
 def run_nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

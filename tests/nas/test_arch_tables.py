@@ -1,0 +1,123 @@
+"""Architecture tables: read in every format, malformed tables name the file, row and column; the predictor CLI
+fits, saves and re-evaluates on a table."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nas
+from nas.arch_tables import metric_column, read_arch_table, write_table
+from nas.cli import main
+from search_spaces import DataError
+
+SPACE = nas.get_space("ofa_mbv3_small")
+
+
+def synthetic_table(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Archs with a metric that depends on their choices (a stand-in for evaluated accuracy)."""
+    rng = random.Random(seed)
+    supernet = nas.create_supernet("ofa_mbv3_small", num_classes=10)
+    archs, seen = [], set()
+    while len(archs) < rows:
+        arch = SPACE.sample(rng)
+        if arch not in seen:
+            seen.add(arch)
+            archs.append(arch)
+    return pd.DataFrame(
+        [{**a.to_dict(), "val_loss": 1.0 / np.log(supernet.macs(a)) + 0.001 * rng.random()} for a in archs]
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_round_trip_in_every_format(tmp_path: Path, suffix: str) -> None:
+    table = synthetic_table(20)
+    path = write_table(table, tmp_path / f"t{suffix}")
+    archs, read = read_arch_table(path, SPACE)
+    assert [a.to_dict() for a in archs] == [
+        SPACE.validate(r.dropna().to_dict()).to_dict() for _, r in table.drop(columns="val_loss").iterrows()
+    ]
+    assert np.allclose(metric_column(read, "val_loss", str(path)), table["val_loss"])
+
+
+def test_ofa_format_columns_are_accepted(tmp_path: Path) -> None:
+    space = nas.get_space("ofa_mbv3")
+    archs = [space.sample(random.Random(i)) for i in range(3)]
+    lines = [json.dumps({**space.to_ofa_config(a), "latency_ms": 1.0 + i}) for i, a in enumerate(archs)]
+    (tmp_path / "ofa.jsonl").write_text("\n".join(lines) + "\n")
+    read, _ = read_arch_table(tmp_path / "ofa.jsonl", space)
+    assert read == archs
+
+
+def test_malformed_tables_name_file_row_and_column(tmp_path: Path) -> None:
+    table = synthetic_table(5)
+    with pytest.raises(DataError, match="does not exist"):
+        read_arch_table(tmp_path / "none.csv", SPACE)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv"):
+        read_arch_table(tmp_path / "empty.csv", SPACE)
+    write_table(table[["val_loss"]], tmp_path / "noarch.csv")
+    with pytest.raises(DataError, match="no architecture columns"):
+        read_arch_table(tmp_path / "noarch.csv", SPACE)
+    bad = table.copy()
+    bad.loc[2, "s1_b1_kernel"] = 4
+    write_table(bad, tmp_path / "bad.csv")
+    with pytest.raises(DataError, match=r"bad\.csv, row 4: s1_b1_kernel=4 not in \{3, 5, 7\}"):
+        read_arch_table(tmp_path / "bad.csv", SPACE)
+    write_table(pd.concat([table, table.iloc[[1]]]), tmp_path / "dup.csv")
+    with pytest.raises(DataError, match="row 7: duplicate architecture"):
+        read_arch_table(tmp_path / "dup.csv", SPACE)
+    text = table.copy()
+    text["val_loss"] = text["val_loss"].astype(object)
+    text.loc[3, "val_loss"] = "fast"
+    write_table(text, tmp_path / "text.csv")
+    _, read = read_arch_table(tmp_path / "text.csv", SPACE)
+    with pytest.raises(DataError, match=r"row 5, column 'val_loss': 'fast' is not a number"):
+        metric_column(read, "val_loss", "text.csv")
+    with pytest.raises(DataError, match="no column 'accuracy'"):
+        metric_column(read, "accuracy", "text.csv")
+
+
+def test_predictor_cli_fit_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_table(synthetic_table(160), tmp_path / "t.csv")
+    argv = [
+        "predictor",
+        "fit",
+        "--table",
+        str(tmp_path / "t.csv"),
+        "--space",
+        "ofa_mbv3_small",
+        "--metric",
+        "val_loss",
+        "--kind",
+        "gbm",
+        "--test-size",
+        "40",
+        "--out",
+        str(tmp_path / "p"),
+        "--json",
+    ]
+    assert main(argv) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["train_rows"] == 120 and fitted["kendall_tau"] > 0.6
+    argv = [
+        "predictor",
+        "eval",
+        "--predictor",
+        str(tmp_path / "p"),
+        "--table",
+        str(tmp_path / "t.csv"),
+        "--space",
+        "ofa_mbv3_small",
+        "--json",
+    ]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 160
+    argv[argv.index("ofa_mbv3_small")] = "ofa_mbv3"  # a predictor of one space on another space's table
+    assert main(argv) == 2
+    assert "error:" in capsys.readouterr().err

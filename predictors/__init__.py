@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from predictors.base import FORMAT_VERSION, Predictor, load_predictor, predictor_kinds, register_predictor
+from predictors.base import (
+    FORMAT_VERSION,
+    Predictor,
+    create_predictor,
+    load_predictor,
+    predictor_kinds,
+    register_predictor,
+)
 from predictors.cost import count_macs, count_params
 from predictors.gbm import GradientBoosting
 from predictors.metrics import kendall_tau, mape, ranking_report, spearman, top_k_overlap
@@ -15,6 +22,7 @@ __all__ = [
     "Predictor",
     "count_macs",
     "count_params",
+    "create_predictor",
     "kendall_tau",
     "load_predictor",
     "mape",
@@ -24,16 +32,3 @@ __all__ = [
     "spearman",
     "top_k_overlap",
 ]
-
-
-def create_predictor(kind: str, **options: object) -> Predictor:
-    """A new, unfitted predictor of a registered kind (``mlp_ensemble``, ``gbm``)."""
-    from predictors.base import _KINDS
-    from search_spaces.errors import UnknownNameError
-
-    if kind not in _KINDS:
-        raise UnknownNameError("predictor kind", kind, _KINDS)
-    return _KINDS[kind](**options)  # type: ignore[arg-type]
-
-
-__all__.append("create_predictor")

@@ -20,7 +20,7 @@ import numpy as np
 
 from search_spaces.errors import CheckpointError, ConfigError, UnknownNameError
 
-__all__ = ["FORMAT_VERSION", "Predictor", "load_predictor", "predictor_kinds", "register_predictor"]
+__all__ = ["FORMAT_VERSION", "Predictor", "create_predictor", "load_predictor", "predictor_kinds", "register_predictor"]
 
 FORMAT_VERSION = 1
 _KINDS: dict[str, type[Predictor]] = {}
@@ -35,6 +35,13 @@ def register_predictor(cls: type[Predictor]) -> type[Predictor]:
 def predictor_kinds() -> list[str]:
     """Registered predictor kinds, sorted."""
     return sorted(_KINDS)
+
+
+def create_predictor(kind: str, **options: Any) -> Predictor:
+    """A new, unfitted predictor of a registered kind (see :func:`predictor_kinds`)."""
+    if kind not in _KINDS:
+        raise UnknownNameError("predictor kind", kind, _KINDS)
+    return _KINDS[kind](**options)
 
 
 class Predictor(ABC):

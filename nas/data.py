@@ -492,15 +492,31 @@ def _cifar_class_names(path: Path) -> list[str]:
     return decoded
 
 
-def _cifar_folder(root: str | os.PathLike[str] | None) -> Path:
-    """The ``cifar-10-batches-py`` folder: ``root/cifar-10-batches-py`` or ``root`` itself."""
-    expected = f"{', '.join(_CIFAR_FILES)} (torchvision's python format; the data set is never downloaded)"
+def _root_folder(
+    root: str | os.PathLike[str] | None,
+    when_missing: str,
+    name: Callable[[Path], str],
+    expected: Callable[[Path], str],
+) -> Path:
+    """``root`` as an existing folder, or a DataError that names it and what is expected there."""
     if root is None:
-        raise DataError(f"cifar10 needs root: a folder holding {_CIFAR_FOLDER}/ with {expected}; pass root=...")
+        raise DataError(when_missing)
     path = Path(root).expanduser()
     if not path.is_dir():
         state = "is not a folder" if path.exists() else "does not exist"
-        raise DataError(f"CIFAR-10 root {path} {state}; expected {path / _CIFAR_FOLDER}/ holding {expected}")
+        raise DataError(f"{name(path)} {state}; expected {expected(path)}")
+    return path
+
+
+def _cifar_folder(root: str | os.PathLike[str] | None) -> Path:
+    """The ``cifar-10-batches-py`` folder: ``root/cifar-10-batches-py`` or ``root`` itself."""
+    expected = f"{', '.join(_CIFAR_FILES)} (torchvision's python format; the data set is never downloaded)"
+    path = _root_folder(
+        root,
+        f"cifar10 needs root: a folder holding {_CIFAR_FOLDER}/ with {expected}; pass root=...",
+        lambda p: f"CIFAR-10 root {p}",
+        lambda p: f"{p / _CIFAR_FOLDER}/ holding {expected}",
+    )
     nested = path / _CIFAR_FOLDER
     if nested.is_dir():
         return nested
@@ -640,12 +656,12 @@ def _load_imagefolder(
 ) -> DataSplits:
     """A folder of class folders (or of train/val/test folders of class folders), read whole into memory."""
     layout = "ROOT/<class>/<image> or ROOT/train/<class>/<image> (plus optional ROOT/val/, ROOT/test/)"
-    if root is None:
-        raise DataError(f"imagefolder needs root: a folder laid out as {layout}")
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        state = "is not a folder" if folder.exists() else "does not exist"
-        raise DataError(f"image folder root {folder} {state}; expected {layout.replace('ROOT', str(folder))}")
+    folder = _root_folder(
+        root,
+        f"imagefolder needs root: a folder laid out as {layout}",
+        lambda p: f"image folder root {p}",
+        lambda p: layout.replace("ROOT", str(p)),
+    )
     layout = layout.replace("ROOT", str(folder))
     subfolders = _subfolders(folder)
     split_dirs = [name for name in subfolders if name in _SPLIT_FOLDERS]

@@ -18,7 +18,7 @@ from torch import nn
 
 from nas.data import DataSplits
 from nas.io import atomic_write_bytes
-from nas.training.evaluation import EvalCache, evaluate
+from nas.training.evaluation import EvalCache, evaluate_splits
 from search_spaces import Arch, ConfigError, DataError, NasError, SearchSpace
 
 __all__ = ["build_accuracy_table", "metric_column", "read_arch_table", "write_table"]
@@ -56,8 +56,7 @@ def build_accuracy_table(
     rows = []
     for arch in iterator:
         row: dict[str, Any] = {**arch.to_dict(), "macs": supernet.macs(arch), "params": supernet.params(arch)}
-        for split in splits:
-            result = evaluate(supernet, arch, data, split, calibration_images, cache=cache)
+        for split, result in evaluate_splits(supernet, arch, data, splits, calibration_images, cache=cache).items():
             row[f"{split}_accuracy"] = result.accuracy
             row[f"{split}_loss"] = result.loss
         rows.append(row)

@@ -46,6 +46,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.2f} MiB"
+
+
 # ---------------------------------------------------------------------- quickstart
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from nas.quickstart import run_quickstart
@@ -273,6 +277,7 @@ def _cmd_arch(args: argparse.Namespace) -> int:
 
     import nas
     from nas.archargs import parse_arch
+    from nas.memory import SubnetMemory
     from predictors import count_params
 
     space = nas.get_space(args.space)
@@ -296,15 +301,21 @@ def _cmd_arch(args: argparse.Namespace) -> int:
         if supernet is not None:
             row["macs"] = supernet.macs(arch)
             row["params"] = count_params(supernet.extract(arch))
+            row["memory"] = SubnetMemory(space, args.num_classes).report(arch)
         rows.append(row)
 
     def render(report: dict[str, Any]) -> None:
         for row in report["archs"]:
             print(json.dumps({"space": args.space, **row["arch"]}))
             if "macs" in row:
+                memory = row["memory"]
                 print(
                     f"  key={row['key']}  MACs={row['macs']:,}  params={row['params']:,}  "
-                    f"(num_classes={args.num_classes})",
+                    f"(num_classes={args.num_classes})\n"
+                    f"  memory: weights {_mib(memory['weights_bytes_fp32'])} fp32 / "
+                    f"{_mib(memory['weights_bytes_int8'])} int8, inference peak {_mib(memory['inference_peak_bytes'])}"
+                    f", MCUNet int8 peak {_mib(memory['mcunet_int8_peak_bytes'])}, "
+                    f"training (batch 2, SGD momentum) {_mib(memory['training']['total_bytes'])}",
                     file=sys.stderr,
                 )
 
@@ -415,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_argument("--num-classes", type=int, default=1000, help="classes, for MACs and parameter counts")
     arch.set_defaults(func=_cmd_arch)
 
+    from nas.latency_cli import add_latency_commands
     from nas.predictor_cli import add_predictor_commands
 
     def emit_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
@@ -422,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         return 0
 
     add_predictor_commands(command, emit_report)
+    add_latency_commands(command, emit_report)
     return parser
 
 

@@ -12,23 +12,35 @@ from predictors.base import (
 )
 from predictors.cost import count_macs, count_params
 from predictors.gbm import GradientBoosting
+from predictors.latency import LatencyCorrection, LatencyTable
+from predictors.memory import inference_peak_bytes, mcunet_peak_bytes, training_memory, weight_bytes
 from predictors.metrics import kendall_tau, mape, ranking_report, spearman, top_k_overlap
 from predictors.mlp import MLPEnsemble
+from predictors.timing import Timer, Timing, create_timer
 
 __all__ = [
     "FORMAT_VERSION",
     "GradientBoosting",
+    "LatencyCorrection",
+    "LatencyTable",
     "MLPEnsemble",
     "Predictor",
+    "Timer",
+    "Timing",
     "count_macs",
     "count_params",
     "create_predictor",
+    "create_timer",
+    "inference_peak_bytes",
     "kendall_tau",
     "load_predictor",
     "mape",
+    "mcunet_peak_bytes",
     "predictor_kinds",
     "ranking_report",
     "register_predictor",
     "spearman",
     "top_k_overlap",
+    "training_memory",
+    "weight_bytes",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -21,10 +21,14 @@ __all__ = [
     "MBConvBlock",
     "MobileNetV3Subnet",
     "SqueezeExcite",
+    "SubnetPart",
     "activation",
     "block_plan",
+    "build_part",
     "first_block",
     "subnet_macs",
+    "subnet_params",
+    "subnet_parts",
 ]
 
 
@@ -175,22 +179,48 @@ def _output_size(size: int, kernel: int, stride: int) -> int:
     return (size + 2 * (kernel // 2) - kernel) // stride + 1
 
 
-@lru_cache(maxsize=1024)
-def _meta_module(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> nn.Module:
-    """A static module built on the meta device from its shape (memoized; used only for counting)."""
-    options = dict(spec)
-    with torch.device("meta"):
-        if kind == "block":
-            return MBConvBlock(**options).eval()
-        if kind == "head":
-            return nn.Sequential(
-                ConvBnAct(channels, options["expand"], 1, act="hswish"),
+class SubnetPart(NamedTuple):
+    """One module of a static subnet at its input size: the unit latency tables time and counters memoize.
+
+    ``kind`` is ``stem``, ``block`` or ``head``; ``spec`` the module's constructor options as sorted pairs.
+    """
+
+    kind: str
+    spec: tuple[tuple[str, Any], ...]
+    channels: int
+    size: int
+
+    @property
+    def key(self) -> str:
+        """A readable, unique name, e.g. ``block:in_channels=24,...,stride=2:c24@28``."""
+        options = ",".join(f"{name}={value}" for name, value in self.spec)
+        return f"{self.kind}:{options}:c{self.channels}@{self.size}"
+
+
+def build_part(part: SubnetPart, device: torch.device | str | None = None) -> nn.Module:
+    """A freshly initialised eval-mode module for ``part`` (its input is ``(batch, channels, size, size)``)."""
+    options = dict(part.spec)
+    with torch.device(device or "cpu"):
+        if part.kind == "block":
+            module: nn.Module = MBConvBlock(**options)
+        elif part.kind == "head":
+            module = nn.Sequential(
+                ConvBnAct(part.channels, options["expand"], 1, act="hswish"),
                 nn.AdaptiveAvgPool2d(1),
                 ConvBnAct(options["expand"], options["last"], 1, act="hswish", batch_norm=False),
                 nn.Flatten(),
+                nn.Dropout(0.1),  # as in the subnet: an identity at inference, a saved mask in training
                 nn.Linear(options["last"], options["classes"]),
-            ).eval()
-        return ConvBnAct(channels, options["width"], 3, options["stride"], act="hswish").eval()
+            )
+        else:
+            module = ConvBnAct(part.channels, options["width"], 3, options["stride"], act="hswish")
+    return module.eval()
+
+
+@lru_cache(maxsize=1024)
+def _meta_module(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> nn.Module:
+    """A part built on the meta device (memoized by shape; used only for counting)."""
+    return build_part(SubnetPart(kind, spec, channels, 0), "meta")
 
 
 @lru_cache(maxsize=4096)
@@ -206,10 +236,10 @@ def _module_params(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) 
     return sum(p.numel() for p in _meta_module(kind, spec, channels).parameters())
 
 
-def _subnet_parts(space: MobileNetV3Space, arch: Arch, num_classes: int) -> list[tuple[str, tuple, int, int]]:
-    """(kind, spec, input channels, input size) of every module of ``arch``, in order."""
+def subnet_parts(space: MobileNetV3Space, arch: Arch, num_classes: int) -> list[SubnetPart]:
+    """Every module of ``arch``'s static subnet at its input size, in forward order (their sequence is the net)."""
     size = int(arch["resolution"])
-    parts = [("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)]
+    parts = [SubnetPart("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)]
     size = _output_size(size, 3, space.stem_stride)
     first = (
         ("in_channels", space.stem_width),
@@ -221,20 +251,18 @@ def _subnet_parts(space: MobileNetV3Space, arch: Arch, num_classes: int) -> list
         ("squeeze_excite", False),
         ("expand_layer", False),
     )
-    parts.append(("block", first, space.stem_width, size))
+    parts.append(SubnetPart("block", first, space.stem_width, size))
     for spec in block_plan(space, arch):
-        parts.append(("block", tuple(spec.items()), int(spec["in_channels"]), size))
+        parts.append(SubnetPart("block", tuple(spec.items()), int(spec["in_channels"]), size))
         size = _output_size(size, int(spec["kernel_size"]), int(spec["stride"]))
     head = (("expand", space.final_expand_width), ("last", space.last_channel), ("classes", num_classes))
-    parts.append(("head", head, space.stages[-1].width, size))
+    parts.append(SubnetPart("head", head, space.stages[-1].width, size))
     return parts
 
 
 def subnet_params(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
     """Parameter count of ``arch``'s static subnet, from memoized per-module counts (no extraction needed)."""
-    return sum(
-        _module_params(kind, spec, channels) for kind, spec, channels, _ in _subnet_parts(space, arch, num_classes)
-    )
+    return sum(_module_params(p.kind, p.spec, p.channels) for p in subnet_parts(space, arch, num_classes))
 
 
 def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
@@ -243,4 +271,4 @@ def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
     Counted module by module with memoized per-shape counts, so it costs microseconds once warm (the MACs-prior
     sampler and budget checks call it for every candidate).
     """
-    return sum(_module_macs(*part) for part in _subnet_parts(space, arch, num_classes))
+    return sum(_module_macs(*part) for part in subnet_parts(space, arch, num_classes))

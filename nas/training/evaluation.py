@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from nas.data import DataSplits
 from search_spaces import Arch, ConfigError
 
-__all__ = ["EvalCache", "EvalResult", "calibrate_bn", "evaluate", "file_digest", "resize"]
+__all__ = ["EvalCache", "EvalResult", "calibrate_bn", "evaluate", "evaluate_splits", "file_digest", "resize"]
 
 SPLITS = ("train", "val", "test")
 
@@ -89,23 +89,43 @@ def evaluate(
     The calibration set is the first ``calibration_images`` of the training split (a fixed, seeded order), at the
     arch's resolution, so the same call always gives the same answer.
     """
-    if split not in SPLITS:
-        raise ConfigError(f"split={split!r} not in {{{', '.join(map(repr, SPLITS))}}}", field="split", value=split)
-    key = None
+    return evaluate_splits(supernet, arch, data, (split,), calibration_images, batch_size, cache, device)[split]
+
+
+def evaluate_splits(
+    supernet: nn.Module,
+    arch: Arch,
+    data: DataSplits,
+    splits: tuple[str, ...] = ("val", "test"),
+    calibration_images: int = 512,
+    batch_size: int = 256,
+    cache: EvalCache | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, EvalResult]:
+    """:func:`evaluate` on several splits with one extraction and one BN recalibration (cached splits are skipped)."""
+    for split in splits:
+        if split not in SPLITS:
+            raise ConfigError(f"split={split!r} not in {{{', '.join(map(repr, SPLITS))}}}", field="split", value=split)
+    results: dict[str, EvalResult] = {}
     if cache is not None:
-        key = cache.key(arch, split, calibration_images)
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
+        for split in splits:
+            hit = cache.get(cache.key(arch, split, calibration_images))
+            if hit is not None:
+                results[split] = hit
+    missing = [split for split in splits if split not in results]
+    if not missing:
+        return results
     resolution = int(arch["resolution"])
     subnet = supernet.extract(arch).to(device)
     calibration = resize(data.train.images[:calibration_images].to(device), resolution)
     calibrate_bn(subnet, calibration, batch_size)
-    dataset = getattr(data, split)  # split is one of SPLITS, checked above
-    result = _score(subnet, resize(dataset.images.to(device), resolution), dataset.labels.to(device), batch_size)
-    if cache is not None and key is not None:
-        cache.put(key, result)
-    return result
+    for split in missing:
+        dataset = getattr(data, split)  # split is one of SPLITS, checked above
+        result = _score(subnet, resize(dataset.images.to(device), resolution), dataset.labels.to(device), batch_size)
+        if cache is not None:
+            cache.put(cache.key(arch, split, calibration_images), result)
+        results[split] = result
+    return results
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:

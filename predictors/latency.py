@@ -1,0 +1,159 @@
+"""Latency tables: the measured time of every distinct part (layer or block at an input size) a space can produce on
+one device, and the prediction of a whole network from them.
+
+A network's predicted latency is the sum of its parts' medians, passed through a correction fitted on a few dozen
+end-to-end measurements: per-part sums miss what happens between parts (operator fusion, cache reuse, kernel launch
+and framework overhead), which on GPUs makes raw sums 20-30% too high. The correction is affine in the raw sum,
+fitted to minimise relative error (the quantity MAPE reports).
+
+Tables are JSON files with a format name and version; loading checks both and names what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search_spaces.atomic import atomic_write_json
+from search_spaces.errors import CheckpointError, ConfigError, DataError
+
+__all__ = ["TABLE_FORMAT", "TABLE_VERSION", "LatencyCorrection", "LatencyTable"]
+
+TABLE_FORMAT = "nas-latency-table"
+TABLE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LatencyCorrection:
+    """``measured ≈ scale * raw_sum + offset``, fitted on end-to-end measurements to minimise relative error.
+
+    When the two-term fit is not sane (a non-positive scale, or a non-positive prediction for a measured net, as
+    noisy or very few measurements can give), the correction falls back to the median measured/raw ratio.
+    """
+
+    scale: float
+    offset_ms: float
+    samples: int
+    fit_mape: float
+
+    def apply(self, raw_ms: np.ndarray | float) -> np.ndarray | float:
+        return self.scale * raw_ms + self.offset_ms
+
+    @classmethod
+    def fit(cls, raw_ms: Sequence[float], measured_ms: Sequence[float]) -> LatencyCorrection:
+        """Fit on at least 4 measurements of positive latency."""
+        raw, measured = np.asarray(raw_ms, dtype=np.float64), np.asarray(measured_ms, dtype=np.float64)
+        if len(raw) != len(measured):
+            raise ConfigError("raw sums and measurements must have the same length", field="measured")
+        if len(measured) < 4:
+            raise ConfigError(
+                f"calibration={len(measured)}: a correction needs >= 4 end-to-end measurements",
+                field="calibration",
+                value=len(measured),
+            )
+        if not np.all(np.isfinite(measured)) or np.any(measured <= 0) or np.any(raw <= 0):
+            raise ConfigError("end-to-end latencies and table sums must be finite and positive", field="measured")
+        design = np.stack([raw, np.ones_like(raw)], axis=1) / measured[:, None]
+        (scale, offset), *_ = np.linalg.lstsq(design, np.ones_like(raw), rcond=None)
+        if scale <= 0 or np.any(scale * raw + offset <= 0):
+            scale, offset = float(np.median(measured / raw)), 0.0
+        predicted = scale * raw + offset
+        return cls(float(scale), float(offset), len(raw), float(np.mean(np.abs(predicted - measured) / measured)))
+
+
+@dataclass
+class LatencyTable:
+    """Per-part timings of one space on one device at one batch size (see the module docstring)."""
+
+    space: str
+    device: str
+    batch: int
+    num_classes: int
+    machine: dict[str, Any]
+    entries: dict[str, dict[str, float]] = field(default_factory=dict)
+    correction: LatencyCorrection | None = None
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    def raw_ms(self, keys: Sequence[str]) -> float:
+        """Sum of the parts' median times."""
+        total = 0.0
+        for key in keys:
+            entry = self.entries.get(key)
+            if entry is None:
+                raise DataError(
+                    f"latency table for {self.space!r} on {self.device} (batch {self.batch}) has no entry for part "
+                    f"{key!r}; it was profiled for another space, class count or resolution range: run `nas profile`"
+                )
+            total += entry["median_ms"]
+        return total
+
+    def predict_ms(self, keys: Sequence[str]) -> float:
+        """Predicted end-to-end latency of a network made of ``keys`` (corrected when a correction is fitted)."""
+        raw = self.raw_ms(keys)
+        return float(self.correction.apply(raw)) if self.correction else raw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": TABLE_FORMAT,
+            "version": TABLE_VERSION,
+            "space": self.space,
+            "device": self.device,
+            "batch": self.batch,
+            "num_classes": self.num_classes,
+            "created": self.created,
+            "machine": self.machine,
+            "correction": None if self.correction is None else self.correction.__dict__,
+            "entries": self.entries,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write atomically as JSON."""
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], space: str | None = None) -> LatencyTable:
+        """Read a table, checking its format, version and (if given) space."""
+        source = Path(path)
+        try:
+            payload = json.loads(source.read_text())
+        except FileNotFoundError:
+            raise DataError(f"latency table {source} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"latency table {source} is not readable JSON: {exc}") from None
+        if not isinstance(payload, Mapping) or payload.get("format") != TABLE_FORMAT:
+            raise CheckpointError(f"{source} is not a latency table (format must be {TABLE_FORMAT!r})")
+        if payload.get("version") != TABLE_VERSION:
+            raise CheckpointError(
+                f"latency table {source} has version {payload.get('version')!r}; this release reads {TABLE_VERSION}"
+            )
+        if space is not None and payload.get("space") != space:
+            raise CheckpointError(f"latency table {source} is for space {payload.get('space')!r}, not {space!r}")
+        try:
+            table = cls(
+                space=str(payload["space"]),
+                device=str(payload["device"]),
+                batch=int(payload["batch"]),
+                num_classes=int(payload["num_classes"]),
+                machine=dict(payload.get("machine") or {}),
+                entries={str(k): _entry(k, v) for k, v in dict(payload["entries"]).items()},
+                correction=None if payload.get("correction") is None else LatencyCorrection(**payload["correction"]),
+                created=str(payload.get("created", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"latency table {source} is malformed: {exc}") from None
+        return table
+
+
+def _entry(key: str, value: Any) -> dict[str, float]:
+    median = float(value["median_ms"])
+    if not math.isfinite(median) or median < 0:
+        raise ValueError(f"entry {key!r} has median_ms={median}")
+    return {"median_ms": median, "iqr_ms": float(value.get("iqr_ms", 0.0)), "repeats": int(value.get("repeats", 0))}

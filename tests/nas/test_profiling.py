@@ -1,0 +1,75 @@
+"""Latency profiling of a space: every part covered, the table predicts whole subnets, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from nas.profiling import LatencyModel, distinct_parts, profile_table, random_archs
+from nas.supernet.static import subnet_parts
+from predictors.latency import LatencyTable
+from predictors.timing import CpuTimer
+from search_spaces import ConfigError, get_space
+
+
+@pytest.mark.parametrize("name", ["ofa_mbv3", "ofa_mbv3_small"])
+def test_distinct_parts_cover_every_part_of_random_archs(name: str) -> None:
+    space = get_space(name)
+    keys = {part.key for part in distinct_parts(space, 10)}
+    rng = random.Random(0)
+    for _ in range(200):
+        assert {part.key for part in subnet_parts(space, space.sample(rng), 10)} <= keys
+    for arch in (space.smallest(), space.largest()):
+        assert {part.key for part in subnet_parts(space, arch, 10)} <= keys
+
+
+def test_random_archs_are_distinct_and_avoid_the_excluded() -> None:
+    space = get_space("ofa_mbv3_small")
+    first = random_archs(space, 20, seed=0)
+    second = random_archs(space, 20, seed=0, exclude=first)
+    assert len(set(first)) == 20 and not set(first) & set(second)
+
+
+@pytest.mark.slow
+def test_profiled_table_ranks_small_below_large_and_fits_a_correction() -> None:
+    space = get_space("ofa_mbv3_small")
+    timer = CpuTimer(warmup=1, min_repeats=3, min_seconds=0.0)
+    table = profile_table(space, timer, batch=1, num_classes=10, calibration=6, progress=False)
+    assert len(table.entries) == len(distinct_parts(space, 10))
+    assert table.correction is not None and table.correction.samples == 6
+    small, large = LatencyModel(table, space).predict([space.smallest(), space.largest()])
+    assert 0 < small < large
+
+
+def test_latency_model_refuses_a_table_of_another_space() -> None:
+    table = LatencyTable("ofa_mbv3", "cpu", 1, 10, {})
+    with pytest.raises(ConfigError, match="space 'ofa_mbv3', not 'ofa_mbv3_small'"):
+        LatencyModel(table, get_space("ofa_mbv3_small"))
+
+
+@pytest.mark.slow
+def test_profile_validate_predict_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cpu.json"
+    common = ["--repeats", "3", "--min-time", "0", "--json"]
+    args = ["profile", "--space", "ofa_mbv3_small", "--num-classes", "10", "--calibration", "5", "--out", str(out)]
+    assert main([*args, "--validate", "4", *common]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parts"] == len(distinct_parts(get_space("ofa_mbv3_small"), 10)) and report["subnets"] == 4
+    assert {"mape", "within_10pct", "kendall_tau", "spearman", "raw_mape"} <= set(report)
+    before = out.read_bytes()
+    assert main([*args, *common]) == 2  # refuses to replace the table without --overwrite
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == before
+
+    assert main(["latency", "validate", str(out), "--n", "3", *common]) == 0
+    validation = json.loads(capsys.readouterr().out)
+    assert validation["subnets"] == 3 and Path(validation["report"]).is_file()
+
+    assert main(["latency", "predict", str(out), "--arch", "smallest", "largest", "--json"]) == 0
+    small, large = json.loads(capsys.readouterr().out)["predicted_ms"]
+    assert 0 < small < large
+    assert main(["latency", "predict", str(tmp_path / "none.json"), "--arch", "smallest"]) == 2
+    assert "does not exist" in capsys.readouterr().err

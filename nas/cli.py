@@ -428,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from nas.latency_cli import add_latency_commands
     from nas.predictor_cli import add_predictor_commands
+    from nas.search_cli import add_search_commands
 
     def emit_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
         _emit(args, report, lambda r: print("\n".join(f"{k:>16}: {_fmt(v)}" for k, v in r.items() if k != "columns")))
@@ -435,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_predictor_commands(command, emit_report)
     add_latency_commands(command, emit_report)
+    add_search_commands(command, emit_report)
     return parser
 
 

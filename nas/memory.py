@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from nas.supernet.static import SubnetPart, build_part, subnet_parts
 from predictors.memory import (
@@ -34,34 +34,39 @@ from search_spaces import Arch, ConfigError, MobileNetV3Space, SearchSpace
 __all__ = ["SubnetMemory"]
 
 
-class _PartFigures(NamedTuple):
-    params_bytes: int
-    buffers_bytes: int
-    inference_peak: int
-    mcunet_peak: int
-    saved_activations: int
+def _shape(part: SubnetPart, batch: int) -> tuple[int, int, int, int]:
+    return (batch, part.channels, part.size, part.size)
 
 
 @lru_cache(maxsize=8192)
-def _part_figures(part: SubnetPart, batch: int, bytes_per_element: int) -> _PartFigures:
-    """One part's figures (float32 tensors; the MCUNet peak at ``bytes_per_element``)."""
-    module = build_part(part, "meta")
-    shape = (batch, part.channels, part.size, part.size)
-    training_batch = max(batch, 2)  # train-mode batch norm needs two samples; activations scale linearly
-    saved = training_memory(module, (training_batch, *shape[1:]), "sgd").activations_bytes * batch // training_batch
-    params = sum(p.numel() * p.element_size() for p in module.parameters())
-    return _PartFigures(
-        params,
-        weight_bytes(module)["total"] - params,
-        inference_peak_bytes(module, shape),
-        mcunet_peak_bytes(module, (1, *shape[1:]), bytes_per_element),
-        saved,
-    )
-
-
-@lru_cache(maxsize=8192)
-def _part_weight_bytes(part: SubnetPart, dtype: str) -> int:
+def _part_weights(part: SubnetPart, dtype: str) -> int:
     return weight_bytes(build_part(part, "meta"), dtype)["total"]
+
+
+@lru_cache(maxsize=8192)
+def _part_params(part: SubnetPart) -> int:
+    """Bytes of the part's float32 parameters (its buffers excluded)."""
+    return sum(p.numel() * p.element_size() for p in build_part(part, "meta").parameters())
+
+
+@lru_cache(maxsize=8192)
+def _part_inference_peak(part: SubnetPart, batch: int) -> int:
+    return inference_peak_bytes(build_part(part, "meta"), _shape(part, batch))
+
+
+@lru_cache(maxsize=8192)
+def _part_mcunet_peak(part: SubnetPart, bytes_per_element: int) -> int:
+    return mcunet_peak_bytes(build_part(part, "meta"), _shape(part, 1), bytes_per_element)
+
+
+@lru_cache(maxsize=8192)
+def _part_saved_activations(part: SubnetPart) -> tuple[int, int]:
+    """Bytes autograd saves: (per sample, per batch), from batches 2 and 4 (batch norm's per-channel statistics do
+    not grow with the batch; train-mode batch norm needs two samples)."""
+    module = build_part(part, "meta")
+    two, four = (training_memory(module, _shape(part, b), "sgd").activations_bytes for b in (2, 4))
+    per_sample = (four - two) // 2
+    return per_sample, two - 2 * per_sample
 
 
 class SubnetMemory:
@@ -76,29 +81,27 @@ class SubnetMemory:
             )
         self.space, self.num_classes = space, num_classes
 
-    def _figures(self, arch: Arch, batch: int = 1, bytes_per_element: int = 1) -> list[_PartFigures]:
+    def _parts(self, arch: Arch, batch: int = 1) -> list[SubnetPart]:
         if batch < 1:
             raise ConfigError(f"batch={batch} must be >= 1", field="batch", value=batch)
-        return [_part_figures(p, batch, bytes_per_element) for p in subnet_parts(self.space, arch, self.num_classes)]
+        return subnet_parts(self.space, arch, self.num_classes)  # type: ignore[arg-type]
 
     def weights_bytes(self, arch: Arch, dtype: str = "float32") -> int:
         """Bytes of parameters and buffers, with floating tensors stored as ``dtype``."""
         name = dtype_name(resolve_dtype(dtype))
-        return sum(_part_weight_bytes(part, name) for part in subnet_parts(self.space, arch, self.num_classes))
+        return sum(_part_weights(part, name) for part in self._parts(arch))
 
     def inference_peak_bytes(self, arch: Arch, batch: int = 1) -> int:
         """Peak activation bytes of a float32 eager forward (the input image included)."""
-        parts = subnet_parts(self.space, arch, self.num_classes)
-        figures = self._figures(arch, batch)
+        parts = self._parts(arch, batch)
+        peaks = [_part_inference_peak(part, batch) for part in parts]
         image = batch * 3 * parts[0].size ** 2 * 4
         stem_output = batch * parts[1].channels * parts[1].size ** 2 * 4
-        peaks = [figures[0].inference_peak, figures[1].inference_peak + image]
-        peaks += [f.inference_peak + image + stem_output for f in figures[2:]]
-        return max(peaks)
+        return max(peaks[0], peaks[1] + image, *(peak + image + stem_output for peak in peaks[2:]))
 
     def mcunet_peak_bytes(self, arch: Arch, bytes_per_element: int = 1) -> int:
         """MCUNet's peak SRAM rule at ``bytes_per_element`` (1: int8), batch 1."""
-        return max(f.mcunet_peak for f in self._figures(arch, 1, bytes_per_element))
+        return max(_part_mcunet_peak(part, bytes_per_element) for part in self._parts(arch))
 
     def training(self, arch: Arch, batch: int, optimizer: str = "sgd_momentum") -> TrainingMemory:
         """Bytes resident during a training step at ``batch`` with ``optimizer``'s state."""
@@ -106,10 +109,10 @@ class SubnetMemory:
             raise ConfigError(
                 f"optimizer={optimizer!r} not in {sorted(OPTIMIZER_STATE_FACTORS)}", field="optimizer", value=optimizer
             )
-        figures = self._figures(arch, batch)
-        weights = sum(f.params_bytes for f in figures)
-        buffers = sum(f.buffers_bytes for f in figures)
-        activations = sum(f.saved_activations for f in figures)
+        parts = self._parts(arch, batch)
+        weights = sum(_part_params(part) for part in parts)
+        buffers = sum(_part_weights(part, "float32") for part in parts) - weights
+        activations = sum(batch * per_sample + fixed for per_sample, fixed in map(_part_saved_activations, parts))
         state = int(weights * OPTIMIZER_STATE_FACTORS[optimizer])
         total = weights + buffers + weights + state + activations
         return TrainingMemory(weights, buffers, weights, state, activations, total)

@@ -10,17 +10,24 @@ import numpy as np
 
 from search_spaces import ConfigError, SearchSpace
 
-__all__ = ["add_predictor_commands"]
+__all__ = ["add_predictor_commands", "arch_featurizer"]
 
 
-def _featurizer(space: SearchSpace, num_classes: int) -> Any:
-    import nas
+def arch_featurizer(space: SearchSpace, num_classes: int) -> Any:
+    """The space's encoding plus free statistics (MACs and parameters, for MobileNetV3 spaces)."""
+    from nas.supernet.static import subnet_macs, subnet_params
     from predictors.features import ArchFeaturizer
+    from search_spaces import MobileNetV3Space
 
-    if space.name not in nas.list_supernets():
+    if not isinstance(space, MobileNetV3Space):
         return ArchFeaturizer(space)
-    supernet = nas.create_supernet(space.name, num_classes=num_classes)
-    return ArchFeaturizer(space, {"macs": supernet.macs, "params": supernet.params})
+    return ArchFeaturizer(
+        space,
+        {
+            "macs": lambda a: subnet_macs(space, a, num_classes),
+            "params": lambda a: subnet_params(space, a, num_classes),
+        },
+    )
 
 
 def _cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     space = nas.get_space(args.space)
     archs, table = read_arch_table(args.table, space)
     target = metric_column(table, args.metric, args.table).to_numpy()
-    featurizer = _featurizer(space, args.num_classes)
+    featurizer = arch_featurizer(space, args.num_classes)
     features = featurizer.matrix(archs)
     train, test = _split(len(archs), args.train_size or len(archs) - args.test_size, args.test_size, args.seed)
     model = predictors.create_predictor(
@@ -90,7 +97,7 @@ def _cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     model = predictors.load_predictor(args.predictor)
     space = nas.get_space(args.space)
     archs, table = read_arch_table(args.table, space)
-    featurizer = _featurizer(space, args.num_classes)
+    featurizer = arch_featurizer(space, args.num_classes)
     if model.feature_names != featurizer.names:
         raise CheckpointError(
             f"{args.predictor} was fitted on other features than space {space.name!r} gives "

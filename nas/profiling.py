@@ -117,7 +117,8 @@ def profile_table(
         measured = [
             measure_subnet(space, a, timer, batch, num_classes).median_ms for a in _progress(archs, "fit", progress)
         ]
-        table.correction = LatencyCorrection.fit(model.raw(archs), measured)
+        floor = float(model.raw([space.smallest()])[0])
+        table.correction = LatencyCorrection.fit(model.raw(archs), measured, raw_floor=floor)
     return table
 
 

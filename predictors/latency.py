@@ -35,7 +35,7 @@ TABLE_VERSION = 1
 class LatencyCorrection:
     """``measured ≈ scale * raw_sum + offset``, fitted on end-to-end measurements to minimise relative error.
 
-    When the two-term fit is not sane (a non-positive scale, or a non-positive prediction for a measured net, as
+    When the two-term fit is not sane (a non-positive scale, or a non-positive prediction for the smallest net, as
     noisy or very few measurements can give), the correction falls back to the median measured/raw ratio.
     """
 
@@ -48,8 +48,9 @@ class LatencyCorrection:
         return self.scale * raw_ms + self.offset_ms
 
     @classmethod
-    def fit(cls, raw_ms: Sequence[float], measured_ms: Sequence[float]) -> LatencyCorrection:
-        """Fit on at least 4 measurements of positive latency."""
+    def fit(cls, raw_ms: Sequence[float], measured_ms: Sequence[float], raw_floor: float = 0.0) -> LatencyCorrection:
+        """Fit on at least 4 measurements of positive latency; ``raw_floor`` is the smallest raw sum the table can
+        give (the space's smallest network), where the correction must stay positive too."""
         raw, measured = np.asarray(raw_ms, dtype=np.float64), np.asarray(measured_ms, dtype=np.float64)
         if len(raw) != len(measured):
             raise ConfigError("raw sums and measurements must have the same length", field="measured")
@@ -63,7 +64,8 @@ class LatencyCorrection:
             raise ConfigError("end-to-end latencies and table sums must be finite and positive", field="measured")
         design = np.stack([raw, np.ones_like(raw)], axis=1) / measured[:, None]
         (scale, offset), *_ = np.linalg.lstsq(design, np.ones_like(raw), rcond=None)
-        if scale <= 0 or np.any(scale * raw + offset <= 0):
+        lowest = min(float(raw.min()), raw_floor) if raw_floor > 0 else float(raw.min())
+        if scale <= 0 or scale * lowest + offset <= 0:
             scale, offset = float(np.median(measured / raw)), 0.0
         predicted = scale * raw + offset
         return cls(float(scale), float(offset), len(raw), float(np.mean(np.abs(predicted - measured) / measured)))

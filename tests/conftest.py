@@ -43,3 +43,18 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             else:
                 tensor.copy_(0.2 * noise)
     return model
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> object:
+    """One embedded local Ray (2 CPUs, bound to 127.0.0.1) shared by every test that needs Ray; yields ``ray``."""
+    ray = pytest.importorskip("ray")
+    from nas.search.workers import start_local_ray
+
+    runtime_env = None
+    if Path.cwd().resolve() != REPO_ROOT:  # workers get the driver's cwd on sys.path; make `tests` importable anyway
+        path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        runtime_env = {"env_vars": {"PYTHONPATH": path}}
+    start_local_ray(2, runtime_env=runtime_env)
+    yield ray
+    ray.shutdown()

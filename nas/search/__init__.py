@@ -1,0 +1,1 @@
+"""Constrained multi-objective architecture search: objectives, samplers, execution, results."""

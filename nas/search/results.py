@@ -1,0 +1,103 @@
+"""A search's results on disk: every trial, the feasible Pareto front (Parquet and CSV), the hypervolume at a
+fixed, recorded reference point, and PNG plots; and reading them back for ``nas report``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from nas.arch_tables import write_table
+from nas.search.objectives import Budget
+from nas.search.pareto import hypervolume, hypervolume_curve, pareto_mask
+from nas.search.plots import plot_front, plot_hypervolume
+from search_spaces import DataError
+from search_spaces.atomic import atomic_write_json
+
+__all__ = ["read_report", "trials_frame", "write_results"]
+
+
+def trials_frame(study: optuna.Study, objectives: Sequence[str], budgets: Sequence[Budget]) -> pd.DataFrame:
+    """One row per finished trial: number, state, feasibility, arch labels, metrics and budget violations."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        metrics = trial.user_attrs.get("metrics", {})
+        constraints = [trial.constraints.get(b.metric, 0.0) for b in budgets]
+        row: dict[str, Any] = {
+            "trial": trial.number,
+            "state": trial.state.name.lower(),
+            "evaluated": bool(trial.user_attrs.get("evaluated", False)),
+            "feasible": trial.state == TrialState.COMPLETE and all(c <= 0 for c in constraints),
+        }
+        row.update({name: metrics.get(name) for name in objectives})
+        row.update({f"{k}": v for k, v in metrics.items() if k not in objectives})
+        row.update({f"violation_{b.metric}": c for b, c in zip(budgets, constraints)})
+        row.update(trial.user_attrs.get("arch", {}))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_results(
+    run_dir: Path,
+    study: optuna.Study,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    reference: Sequence[float],
+    budgets: Sequence[Budget],
+) -> dict[str, Any]:
+    """Write trials, front, summary and plots into ``run_dir``; return the summary."""
+    frame = trials_frame(study, objectives, budgets)
+    complete = frame[frame["state"] == "complete"] if len(frame) else frame
+    values = complete[list(objectives)].to_numpy(dtype=np.float64) if len(complete) else np.zeros((0, len(objectives)))
+    feasible = (
+        (complete["feasible"] & complete["evaluated"]).to_numpy(dtype=bool) if len(complete) else np.zeros(0, bool)
+    )
+    front = np.zeros(len(values), dtype=bool)
+    if feasible.any():
+        front[np.flatnonzero(feasible)[pareto_mask(values[feasible], directions)]] = True
+    front_table = complete[front].sort_values(objectives[0], ascending=directions[0] == "minimize")
+    write_table(frame, run_dir / "trials.parquet")
+    write_table(frame, run_dir / "trials.csv")
+    write_table(front_table, run_dir / "front.parquet")
+    write_table(front_table, run_dir / "front.csv")
+    volume = hypervolume(values[feasible], directions, reference) if feasible.any() else 0.0
+    curve = hypervolume_curve(values, directions, reference, feasible) if len(values) else np.zeros(0)
+    summary = {
+        "objectives": list(objectives),
+        "directions": list(directions),
+        "budgets": [budget.describe() for budget in budgets],
+        "reference": list(reference),
+        "trials": len(frame),
+        "failed": int((frame["state"] == "fail").sum()) if len(frame) else 0,
+        "feasible": int(feasible.sum()),
+        "front_size": int(front.sum()),
+        "hypervolume": float(volume),
+        "hypervolume_curve": [float(v) for v in curve],
+    }
+    atomic_write_json(run_dir / "summary.json", summary)
+    if len(objectives) >= 2 and len(values):
+        limits = {b.metric: b.limit for b in budgets}
+        plot_front(values, feasible, front, list(objectives), list(directions), run_dir / "front.png", limits)
+    if len(curve):
+        plot_hypervolume({"search": curve}, run_dir / "hypervolume.png")
+    return summary
+
+
+def read_report(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The summary and the front table of a finished search."""
+    folder = Path(run_dir)
+    summary_path, front_path = folder / "summary.json", folder / "front.csv"
+    if not summary_path.is_file() or not front_path.is_file():
+        raise DataError(f"{folder} has no search results (summary.json and front.csv); run `nas search` first")
+    try:
+        summary = json.loads(summary_path.read_text())
+        front = pd.read_csv(front_path) if front_path.stat().st_size > 1 else pd.DataFrame()
+    except (json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{folder}: unreadable search results: {exc}") from None
+    return summary, front

@@ -1,0 +1,152 @@
+"""``nas search`` (run or resume a constrained multi-objective search) and ``nas report`` (print its front)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from nas.search.objectives import METRICS
+from nas.search.samplers import SAMPLERS
+
+__all__ = ["add_search_commands"]
+
+_SEARCH_HELP = """\
+Search a space for architectures that are best on --objectives while meeting every --budget.
+Accuracy comes from a fitted predictor (--predictor DIR: fast, vectorized) or from the supernet itself
+(--supernet CKPT: each candidate extracted, BN recalibrated and scored on --split, on Ray workers that load
+the checkpoint once). Cheap budgets (MACs, params, table latency, memory) are checked before any evaluation.
+
+The study is an Optuna journal file in runs/<name>/study.journal (open it with optuna-dashboard), or
+--storage postgresql://user:pass@host/db for several hosts. --resume continues a killed search exactly.
+
+Ray: by default a local Ray is started (dashboard off, bound to 127.0.0.1) with --workers actors. To use a
+cluster, run `ray start --head --node-ip-address=<private ip>` on one host and `ray start --address=<head>:6379`
+on the others (on a private network), then pass --ray-address auto. --no-ray evaluates in this process.
+
+Metrics: """ + ", ".join(f"{m.name} ({m.direction[:3]}, {m.unit})" for m in METRICS.values())
+
+
+def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
+    from datetime import datetime
+
+    from nas.search.driver import SearchConfig, run_search
+
+    config = SearchConfig(
+        objectives=args.objectives,
+        budgets=args.budget or [],
+        sampler=args.sampler,
+        trials=args.trials,
+        batch=args.batch,
+        population=args.population,
+        seed=args.seed,
+        space=args.space,
+        supernet=args.supernet,
+        predictor=args.predictor,
+        latency_table=args.latency_table,
+        num_classes=args.num_classes,
+        train_batch=args.train_batch,
+        data=args.data,
+        data_root=args.data_root,
+        split=args.split,
+        calibration_images=args.calibration_images,
+        workers=args.workers,
+        ray=not args.no_ray,
+        ray_address=args.ray_address,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        storage=args.storage,
+        reference=args.reference,
+    )
+    name = args.name or datetime.now().strftime("search-%Y%m%d-%H%M%S")
+    result = run_search(config, name, args.runs_root, resume=args.resume, progress=not args.json)
+    return {
+        "run": str(result.run_dir),
+        "trials": result.trials,
+        "feasible": result.feasible,
+        "front_size": result.front_size,
+        "hypervolume": result.hypervolume,
+        "reference": result.reference,
+        "wall_seconds": round(result.wall_seconds, 2),
+        "optimizer_seconds": round(result.optimizer_seconds, 3),
+        "front": str(result.run_dir / "front.csv"),
+    }
+
+
+def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
+    from nas.search.results import read_report
+
+    summary, front = read_report(args.run)
+    columns = [*summary["objectives"], *[c for c in front.columns if c.startswith("violation_")]]
+    rows = front[["trial", *columns]].head(args.top).to_dict("records") if len(front) else []
+    return {"run": args.run, **{k: v for k, v in summary.items() if k != "hypervolume_curve"}, "front": rows}
+
+
+def _render_report(report: dict[str, Any]) -> None:
+    counts = f"{report['trials']} trials, {report['feasible']} feasible, front of {report['front_size']}"
+    print(f"run {report['run']}: {counts}")
+    print(f"budgets: {', '.join(report['budgets']) or 'none'}")
+    print(f"hypervolume {report['hypervolume']:.6g} at reference {report['reference']}")
+    if report["front"]:
+        columns = list(report["front"][0])
+        widths = [max(len(c), *(len(_cell(r[c])) for r in report["front"])) for c in columns]
+        print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+        for row in report["front"]:
+            print("  ".join(_cell(row[c]).rjust(w) for c, w in zip(columns, widths)))
+    sys.stdout.flush()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    return str(value)
+
+
+def add_search_commands(command: Any, emit: Any) -> None:
+    """Register ``nas search`` and ``nas report``."""
+    search = command("search", "constrained multi-objective architecture search", _SEARCH_HELP)
+    search.formatter_class = argparse.RawDescriptionHelpFormatter
+    search.add_argument("--name", help="run folder under --runs-root (default: search-<timestamp>)")
+    search.add_argument("--runs-root", default="runs")
+    search.add_argument("--resume", action="store_true", help="continue the run --name from its study")
+    search.add_argument("--objectives", nargs="+", default=["accuracy", "latency"], help="metrics to optimise")
+    search.add_argument("--budget", action="append", help="METRIC=VALUE, e.g. latency=5 or peak_memory=2MiB (repeat)")
+    search.add_argument("--sampler", default="nsga2", help=f"one of {', '.join(SAMPLERS)}")
+    search.add_argument("--trials", type=int, default=300, help="finished trials to reach")
+    search.add_argument("--batch", type=int, default=64, help="candidates asked per round (predictor searches)")
+    search.add_argument("--population", type=int, default=50, help="NSGA-II / evolution population")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--space", help="search space (default: the supernet's or the latency table's)")
+    search.add_argument("--supernet", help="supernet checkpoint: measured accuracy on workers")
+    search.add_argument("--predictor", help="predictor folder (nas predictor fit): predicted accuracy or loss")
+    search.add_argument("--latency-table", help="latency table JSON from `nas profile`")
+    search.add_argument("--num-classes", type=int, default=10, help="classes when no supernet gives them")
+    search.add_argument("--train-batch", type=int, default=32, help="batch size for training_memory")
+    search.add_argument("--data", default="digits")
+    search.add_argument("--data-root")
+    search.add_argument("--split", default="val", choices=["train", "val", "test"])
+    search.add_argument("--calibration-images", type=int, default=512)
+    search.add_argument("--workers", type=int, default=2, help="Ray evaluation actors")
+    search.add_argument("--cpus-per-worker", type=float, default=1.0)
+    search.add_argument("--gpus-per-worker", type=float, default=0.0, help="fractions share a GPU")
+    search.add_argument("--no-ray", action="store_true", help="evaluate in this process")
+    search.add_argument("--ray-address", help="join a running cluster: auto or HOST:PORT")
+    search.add_argument("--storage", help="Optuna storage URL (default: journal file in the run folder)")
+    search.add_argument("--reference", type=float, nargs="+", help="hypervolume reference point")
+    search.set_defaults(func=lambda a: emit(a, _cmd_search(a)))
+
+    report = command("report", "print a search's Pareto front", "Print the summary and front table of a search run.")
+    report.add_argument("run", help="run folder, e.g. runs/search-...")
+    report.add_argument("--top", type=int, default=20, help="front rows to print")
+
+    def render(args: argparse.Namespace) -> int:
+        result = _cmd_report(args)
+        if args.json:
+            import json
+
+            print(json.dumps(result, default=str))
+        else:
+            _render_report(result)
+        return 0
+
+    report.set_defaults(func=render)

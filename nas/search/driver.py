@@ -222,9 +222,10 @@ def _storage(config: SearchConfig, run_dir: Path) -> Any:
                 value=config.storage,
             ) from None
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    return JournalStorage(JournalFileBackend(str(run_dir / JOURNAL)))
+    from nas.search.journal import TrialBatchedJournal
+
+    return JournalStorage(TrialBatchedJournal(run_dir / JOURNAL))
 
 
 def _pool(setup: _Setup) -> Any:
@@ -382,6 +383,7 @@ def run_search(
         stored.trials = max(stored.trials, config.trials) if config.trials != SearchConfig.trials else stored.trials
         config = stored
     setup = _Setup(config)
+    sampler = create_sampler(config.sampler, config.seed, len(config.objectives), config.population)
     create_run_dir(name, runs_root, exist_ok=resume, create=False)
     storage = _storage(config, run_dir) if config.storage else None
     run_dir = create_run_dir(name, runs_root, exist_ok=resume)
@@ -391,7 +393,6 @@ def run_search(
         atomic_write_json(run_dir / "search_config.json", asdict(config))
         write_manifest(run_dir, asdict(config), kind="search")
     storage = storage or _storage(config, run_dir)
-    sampler = create_sampler(config.sampler, config.seed, len(config.objectives), config.population)
     try:
         study = optuna.create_study(
             storage=storage,

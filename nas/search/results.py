@@ -33,6 +33,7 @@ def trials_frame(study: optuna.Study, objectives: Sequence[str], budgets: Sequen
             "trial": trial.number,
             "state": trial.state.name.lower(),
             "evaluated": bool(trial.user_attrs.get("evaluated", False)),
+            "worker": trial.user_attrs.get("worker", -1),
             "feasible": trial.state == TrialState.COMPLETE and all(c <= 0 for c in constraints),
         }
         row.update({name: metrics.get(name) for name in objectives})

@@ -63,6 +63,9 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.quiet,
         limit_train=args.limit_train,
+        search_trials=args.search_trials,
+        workers=args.workers,
+        use_ray=not args.no_ray,
     )
 
     def render(report: dict[str, Any]) -> None:
@@ -89,6 +92,35 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
             f"({report['total_seconds']} s in all); {report['test_images']} test images"
         )
         print(f"run folder: {report['run_dir']}  supernet: {report['supernet']}")
+        search = report.get("search")
+        if search:
+            budgets = search["budgets"]
+            print(
+                f"\nsearch: {search['trials']} trials ({search['feasible']} feasible) in {search['search_seconds']} s "
+                f"under latency <= {budgets['latency_ms']:.3f} ms (this CPU's table) and peak memory <= "
+                f"{_mib(budgets['peak_memory_bytes'])}; front of {search['front_size']} in {search['run_dir']}"
+            )
+            picks = [
+                {
+                    **p,
+                    "val_accuracy": f"{100 * p['val_accuracy']:.2f}",
+                    "test_accuracy": f"{100 * p['test_accuracy']:.2f}",
+                    "latency_error": f"{100 * p['latency_error']:+.1f}%",
+                    "peak_memory": _mib(p["peak_memory_bytes"]),
+                }
+                for p in search["picks"]
+            ]
+            columns = [
+                ("trial", "pick (trial)"),
+                ("val_loss", "val loss"),
+                ("val_accuracy", "val acc %"),
+                ("test_accuracy", "test acc % (measured)"),
+                ("predicted_latency_ms", "latency ms predicted"),
+                ("measured_latency_ms", "measured"),
+                ("latency_error", "error"),
+                ("peak_memory", "peak memory"),
+            ]
+            print(_table(picks, columns))
 
     _emit(args, report, render)
     return 0
@@ -347,8 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
         "quickstart",
         "train on digits and measure subnets (the main job)",
         "Train an ofa_mbv3_small supernet on scikit-learn's bundled digits with the sandwich rule and "
-        "in-place distillation, then report test accuracy (after BN recalibration) of the largest, "
-        "the smallest and random subnets against the quickstart targets.",
+        "in-place distillation, report test accuracy (after BN recalibration) of the largest, "
+        "the smallest and random subnets against the quickstart targets, then profile this CPU's latency "
+        "table, search (NSGA-II, supernet evaluations on a local Ray) under a latency and a peak-memory "
+        "budget, and verify the best picks: measured test accuracy and latency beside the predictions.",
     )
     quick.add_argument("--epochs", type=int, default=15, help="training epochs")
     quick.add_argument("--subnets", type=int, default=20, help="random subnets to evaluate")
@@ -357,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--name", help="run folder name under runs/ (default: quickstart-<timestamp>)")
     quick.add_argument("--quiet", action="store_true", help="no progress bar")
     quick.add_argument("--limit-train", type=int, default=0, help="train on the first N images only (smoke tests)")
+    quick.add_argument("--search-trials", type=int, default=24, help="search trials after training (0: no search)")
+    quick.add_argument("--workers", type=int, default=2, help="Ray evaluation workers for the search")
+    quick.add_argument("--no-ray", action="store_true", help="evaluate search candidates in this process")
     quick.set_defaults(func=_cmd_quickstart)
 
     train = command(

@@ -1,4 +1,5 @@
-"""The quickstart: train a supernet on the embedded digits data, then measure subnets after BN recalibration."""
+"""The quickstart: train a supernet on the embedded digits data, measure subnets after BN recalibration, then
+search it on this CPU under a latency and a peak-memory budget and verify the picks by real measurement."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from nas.training.config import quickstart_config
 from nas.training.evaluation import EvalCache, evaluate, file_digest
 from nas.training.trainer import Trainer
 
-__all__ = ["QuickstartTargets", "measure_subnets", "run_quickstart"]
+__all__ = ["QuickstartTargets", "measure_subnets", "run_quickstart", "search_and_verify"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,83 @@ def measure_subnets(
     return rows
 
 
+def search_and_verify(
+    supernet: nn.Module,
+    supernet_path: Path,
+    data: DataSplits,
+    run_dir: Path,
+    trials: int = 24,
+    workers: int = 2,
+    use_ray: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+    picks: int = 3,
+) -> dict[str, Any]:
+    """Profile this CPU's latency table, set budgets at the median latency and peak memory of random subnets,
+    search (validation loss vs latency, supernet evaluations on workers), then measure the best picks: test
+    accuracy after BN recalibration and end-to-end latency, beside what the search predicted."""
+    import statistics
+
+    import pandas as pd
+    import torch
+
+    from nas.memory import SubnetMemory
+    from nas.profiling import LatencyModel, measure_subnet, profile_table, random_archs
+    from nas.search.driver import SearchConfig, run_search
+    from predictors.timing import CpuTimer
+
+    space, classes = supernet.space, supernet.num_classes
+    timer = CpuTimer(threads=torch.get_num_threads())
+    table = profile_table(space, timer, 1, classes, calibration=20, seed=seed, progress=progress)
+    table_path = table.save(run_dir / "latency" / f"cpu-{space.name}-b1.json")
+    sample = random_archs(space, 200, seed)
+    memory = SubnetMemory(space, classes)
+    latency_budget = float(statistics.median(LatencyModel(table, space).predict(sample)))
+    memory_budget = int(statistics.median(memory.inference_peak_bytes(arch) for arch in sample))
+    config = SearchConfig(
+        objectives=["loss", "latency"],
+        budgets=[f"latency={latency_budget:.4f}", f"peak_memory={memory_budget}"],
+        population=8,
+        trials=trials,
+        seed=seed,
+        supernet=str(supernet_path),
+        latency_table=str(table_path),
+        workers=workers,
+        ray=use_ray,
+    )
+    result = run_search(config, "search", run_dir, progress=progress)
+    front = pd.read_csv(result.run_dir / "front.csv").sort_values("loss").head(picks)
+    verified = []
+    for row in front.to_dict("records"):
+        arch = space.validate({k: int(v) for k, v in row.items() if k in space.labels() and not pd.isna(v)})
+        test = evaluate(supernet.eval(), arch, data, "test")
+        measured = measure_subnet(space, arch, timer, 1, classes).median_ms
+        verified.append(
+            {
+                "trial": int(row["trial"]),
+                "val_loss": row["loss"],
+                "val_accuracy": row["accuracy"],
+                "test_accuracy": test.accuracy,
+                "predicted_latency_ms": row["latency"],
+                "measured_latency_ms": measured,
+                "latency_error": (row["latency"] - measured) / measured,
+                "peak_memory_bytes": int(row["peak_memory"]),
+                "arch": arch.to_dict(),
+            }
+        )
+    return {
+        "latency_table": str(table_path),
+        "budgets": {"latency_ms": latency_budget, "peak_memory_bytes": memory_budget},
+        "run_dir": str(result.run_dir),
+        "trials": result.trials,
+        "feasible": result.feasible,
+        "front_size": result.front_size,
+        "hypervolume": result.hypervolume,
+        "search_seconds": round(result.wall_seconds, 1),
+        "picks": verified,
+    }
+
+
 def run_quickstart(
     name: str,
     epochs: int = 15,
@@ -70,8 +148,12 @@ def run_quickstart(
     threads: int = 0,
     progress: bool = True,
     limit_train: int = 0,
+    search_trials: int = 24,
+    workers: int = 2,
+    use_ray: bool = True,
 ) -> dict[str, Any]:
-    """Train, evaluate the largest, smallest and ``random_subnets`` random subnets; return a JSON-able report."""
+    """Train, evaluate the largest, smallest and ``random_subnets`` random subnets, then (unless
+    ``search_trials`` is 0) search under CPU latency and memory budgets; return a JSON-able report."""
     started = time.perf_counter()
     config = quickstart_config(epochs)
     config.seed = seed
@@ -82,6 +164,19 @@ def run_quickstart(
     rows = measure_subnets(
         trainer.supernet, trainer.data, summary.supernet_path, random_subnets, seed, config.calibration_images
     )
+    search = None
+    if search_trials:
+        search = search_and_verify(
+            trainer.supernet,
+            summary.supernet_path,
+            trainer.data,
+            summary.run_dir,
+            search_trials,
+            workers,
+            use_ray,
+            seed,
+            progress,
+        )
     return {
         "run_dir": str(summary.run_dir),
         "supernet": str(summary.supernet_path),
@@ -91,4 +186,5 @@ def run_quickstart(
         "test_images": len(trainer.data.test),
         "subnets": rows,
         "all_targets_met": all(row["met"] for row in rows),
+        "search": search,
     }

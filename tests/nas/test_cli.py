@@ -13,7 +13,7 @@ import pytest
 from nas.cli import build_parser, main
 from tests.conftest import REPO_ROOT
 
-SUBCOMMANDS = ["quickstart", "train", "eval", "spaces", "arch", "predictor"]
+SUBCOMMANDS = ["quickstart", "train", "eval", "spaces", "arch", "predictor", "profile", "latency", "search", "report"]
 
 
 def run_nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -96,6 +96,9 @@ def test_quickstart_and_eval_end_to_end_json(tmp_path: Path) -> None:
         "2",
         "--limit-train",
         "128",
+        "--search-trials",
+        "4",
+        "--no-ray",
         "--name",
         "qs",
         "--json",
@@ -108,6 +111,11 @@ def test_quickstart_and_eval_end_to_end_json(tmp_path: Path) -> None:
     assert all(0.0 <= row["test_accuracy"] <= 1.0 for row in report["subnets"])
     supernet = Path(tmp_path / report["supernet"])
     assert supernet.is_file()
+    search = report["search"]  # the quickstart ends with a budgeted search and measured picks
+    assert search["trials"] == 4 and Path(tmp_path / search["latency_table"]).is_file()
+    for pick in search["picks"]:
+        assert pick["measured_latency_ms"] > 0 and 0.0 <= pick["test_accuracy"] <= 1.0
+        assert pick["predicted_latency_ms"] <= search["budgets"]["latency_ms"]
 
     evaluated = run_nas("eval", "--supernet", str(supernet), "--arch", "smallest", "largest", "--json", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr

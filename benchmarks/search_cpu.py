@@ -1,0 +1,177 @@
+"""Search benchmarks on this CPU, each against a baseline measured in the same run:
+
+1. predictor-only evaluation throughput (featurize + predictor + table latency + peak memory), vectorized per
+   batch vs one candidate at a time;
+2. single-budget convergence: min predicted loss subject to latency <= the median subnet's, regularized evolution
+   vs random search, time to come within 1% of the best value any run found (reference: 2,000-trial runs; 3 seeds);
+3. front quality: NSGA-II vs random search, 300 predictor evaluations, 5 seeds, hypervolume ratio;
+4. supernet-in-the-loop: optimizer overhead share of wall time, and Ray throughput with 1 vs 2 workers.
+
+Needs a supernet, a predictor fitted on its subnets and this CPU's latency table for the supernet's space:
+  bash .ci/venv python benchmarks/search_cpu.py --supernet S.pt --predictor DIR --latency-table T.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import record
+
+from nas.memory import SubnetMemory
+from nas.profiling import LatencyModel, random_archs
+from nas.search.driver import JOURNAL, SearchConfig, run_search
+from nas.search.evaluators import PredictedAccuracy
+from nas.supernet import load_supernet
+from predictors.latency import LatencyTable
+
+
+def throughput(predictor: PredictedAccuracy, latency: LatencyModel, memory: SubnetMemory, archs: list) -> dict:
+    """Candidates scored per minute, batched vs one at a time, on archs neither has seen (per-part caches are
+    warmed on other archs first, as a search's first minutes do)."""
+    warm, batched_archs, single = archs[:2000], archs[2000:-500], archs[-500:]
+    for arch in warm:
+        memory.inference_peak_bytes(arch)
+        latency.predict([arch])
+    started = time.perf_counter()
+    for start in range(0, len(batched_archs), 1024):
+        batch = batched_archs[start : start + 1024]
+        predictor.predict(batch)
+        latency.predict(batch)
+        [memory.inference_peak_bytes(a) for a in batch]
+    batched = len(batched_archs) / (time.perf_counter() - started) * 60
+    started = time.perf_counter()
+    for arch in single:
+        predictor.predict([arch])
+        latency.predict([arch])
+        memory.inference_peak_bytes(arch)
+    one_by_one = len(single) / (time.perf_counter() - started) * 60
+    return {
+        "batched_per_minute": round(batched),
+        "one_at_a_time_per_minute": round(one_by_one),
+        "ratio": batched / one_by_one,
+    }
+
+
+def best_curve(run_dir: Path, budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """Best feasible loss after each trial, and each trial's completion time from the first trial's start."""
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(run_dir / JOURNAL)))
+    trials = optuna.load_study(study_name="search", storage=storage).trials
+    start = trials[0].datetime_start
+    values = np.array([t.values[0] if t.user_attrs["metrics"]["latency"] <= budget else np.inf for t in trials])
+    times = np.array([(t.datetime_complete - start).total_seconds() for t in trials])
+    return np.minimum.accumulate(values), times
+
+
+def convergence(common: dict, budget: float, workdir: Path) -> dict:
+    reference_runs = [
+        run_search(SearchConfig(**common, sampler=s, trials=2000, seed=9), f"ref-{s}", workdir, progress=False)
+        for s in ("evolution", "random")
+    ]
+    reference = min(best_curve(r.run_dir, budget)[0][-1] for r in reference_runs)
+    target = reference * 1.01
+    rows = {}
+    for sampler in ("evolution", "random"):
+        reached = []
+        for seed in range(5):
+            result = run_search(
+                SearchConfig(**common, sampler=sampler, trials=1500, seed=seed),
+                f"{sampler}{seed}",
+                workdir,
+                progress=False,
+            )
+            best, times = best_curve(result.run_dir, budget)
+            hit = np.flatnonzero(best <= target)
+            reached.append(float(times[hit[0]]) if len(hit) else float("inf"))
+        finite = [r for r in reached if np.isfinite(r)]
+        rows[sampler] = {
+            "seconds_to_1pct": reached,
+            "median_seconds": statistics.median(reached) if finite else None,
+            "reached": len(finite),
+        }
+    return {"reference_loss": reference, "target_loss": target, "budget_latency_ms": budget, **rows}
+
+
+def front_quality(common: dict, workdir: Path) -> dict:
+    ratios = []
+    for seed in range(5):
+        volumes = {}
+        for sampler in ("nsga2", "random"):
+            config = SearchConfig(**common, sampler=sampler, trials=300, seed=seed, objectives=["loss", "latency"])
+            volumes[sampler] = run_search(config, f"hv-{sampler}{seed}", workdir, progress=False).hypervolume
+        ratios.append(volumes["nsga2"] / volumes["random"])
+    return {"hypervolume_ratio_nsga2_over_random": ratios, "mean_ratio": statistics.mean(ratios)}
+
+
+def supernet_loop(supernet: str, table: str, workdir: Path) -> dict:
+    rows = {}
+    for workers in (1, 2):
+        config = SearchConfig(
+            objectives=["loss", "latency"],
+            supernet=supernet,
+            latency_table=table,
+            trials=16,
+            population=8,
+            workers=workers,
+            cpus_per_worker=1.0,
+        )
+        result = run_search(config, f"loop{workers}", workdir, progress=False)
+        rows[f"workers_{workers}"] = {
+            "wall_seconds": round(result.wall_seconds, 1),
+            "evaluations_per_minute": round(result.trials / result.wall_seconds * 60, 2),
+            "optimizer_seconds": round(result.optimizer_seconds, 3),
+            "optimizer_share": result.optimizer_seconds / result.wall_seconds,
+        }
+    rows["speedup_2_over_1"] = rows["workers_2"]["evaluations_per_minute"] / rows["workers_1"]["evaluations_per_minute"]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--supernet", required=True)
+    parser.add_argument("--predictor", required=True)
+    parser.add_argument("--latency-table", required=True)
+    parser.add_argument("--skip-supernet", action="store_true", help="skip the supernet-in-the-loop part")
+    args = parser.parse_args()
+    supernet = load_supernet(args.supernet)
+    space, classes = supernet.space, supernet.num_classes
+    table = LatencyTable.load(args.latency_table, space.name)
+    latency = LatencyModel(table, space)
+    predictor = PredictedAccuracy(args.predictor, space, classes)
+    memory = SubnetMemory(space, classes)
+    archs = random_archs(space, 20000, seed=0)
+    results: dict = {"throughput": throughput(predictor, latency, memory, archs)}
+    print(results, flush=True)
+    budget = float(np.median(latency.predict(archs[:500])))
+    common = {
+        "objectives": ["loss"],
+        "budgets": [f"latency={budget}"],
+        "predictor": args.predictor,
+        "latency_table": args.latency_table,
+        "num_classes": classes,
+        "space": space.name,
+        "population": 50,
+        "batch": 64,
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        results["convergence"] = convergence(common, budget, workdir)
+        print(results["convergence"], flush=True)
+        results["front_quality"] = front_quality({**common, "budgets": []}, workdir)
+        print(results["front_quality"], flush=True)
+        if not args.skip_supernet:
+            results["supernet_loop"] = supernet_loop(args.supernet, args.latency_table, workdir)
+            print(results["supernet_loop"], flush=True)
+    print("recorded in", record("search_cpu", results))
+
+
+if __name__ == "__main__":
+    main()

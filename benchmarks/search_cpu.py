@@ -81,9 +81,9 @@ def convergence(common: dict, budget: float, workdir: Path) -> dict:
     rows = {}
     for sampler in ("evolution", "random"):
         reached = []
-        for seed in range(5):
+        for seed in range(3):
             result = run_search(
-                SearchConfig(**common, sampler=sampler, trials=1500, seed=seed),
+                SearchConfig(**common, sampler=sampler, trials=600, seed=seed),
                 f"{sampler}{seed}",
                 workdir,
                 progress=False,

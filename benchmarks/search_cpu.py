@@ -14,6 +14,7 @@ Needs a supernet, a predictor fitted on its subnets and this CPU's latency table
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -24,7 +25,7 @@ import numpy as np
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import record
+from common import RESULTS, record
 
 from nas.memory import SubnetMemory
 from nas.profiling import LatencyModel, random_archs
@@ -105,7 +106,9 @@ def front_quality(common: dict, workdir: Path) -> dict:
     for seed in range(5):
         volumes = {}
         for sampler in ("nsga2", "random"):
-            config = SearchConfig(**common, sampler=sampler, trials=300, seed=seed, objectives=["loss", "latency"])
+            config = SearchConfig(
+                **{**common, "objectives": ["loss", "latency"]}, sampler=sampler, trials=300, seed=seed
+            )
             volumes[sampler] = run_search(config, f"hv-{sampler}{seed}", workdir, progress=False).hypervolume
         ratios.append(volumes["nsga2"] / volumes["random"])
     return {"hypervolume_ratio_nsga2_over_random": ratios, "mean_ratio": statistics.mean(ratios)}
@@ -139,7 +142,12 @@ def main() -> None:
     parser.add_argument("--supernet", required=True)
     parser.add_argument("--predictor", required=True)
     parser.add_argument("--latency-table", required=True)
-    parser.add_argument("--skip-supernet", action="store_true", help="skip the supernet-in-the-loop part")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["throughput", "convergence", "front", "loop"],
+        help="which parts to run; results merge into benchmarks/results/search_cpu.json",
+    )
     args = parser.parse_args()
     supernet = load_supernet(args.supernet)
     space, classes = supernet.space, supernet.num_classes
@@ -148,8 +156,14 @@ def main() -> None:
     predictor = PredictedAccuracy(args.predictor, space, classes)
     memory = SubnetMemory(space, classes)
     archs = random_archs(space, 20000, seed=0)
-    results: dict = {"throughput": throughput(predictor, latency, memory, archs)}
-    print(results, flush=True)
+    previous = RESULTS / "search_cpu.json"
+    results: dict = {}
+    if previous.is_file():
+        stored = json.loads(previous.read_text())
+        results = {k: stored[k] for k in ("throughput", "convergence", "front_quality", "supernet_loop") if k in stored}
+    if "throughput" in args.parts:
+        results["throughput"] = throughput(predictor, latency, memory, archs)
+        print(results["throughput"], flush=True)
     budget = float(np.median(latency.predict(archs[:500])))
     common = {
         "objectives": ["loss"],
@@ -163,11 +177,13 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
-        results["convergence"] = convergence(common, budget, workdir)
-        print(results["convergence"], flush=True)
-        results["front_quality"] = front_quality({**common, "budgets": []}, workdir)
-        print(results["front_quality"], flush=True)
-        if not args.skip_supernet:
+        if "convergence" in args.parts:
+            results["convergence"] = convergence(common, budget, workdir)
+            print(results["convergence"], flush=True)
+        if "front" in args.parts:
+            results["front_quality"] = front_quality({**common, "budgets": []}, workdir)
+            print(results["front_quality"], flush=True)
+        if "loop" in args.parts:
             results["supernet_loop"] = supernet_loop(args.supernet, args.latency_table, workdir)
             print(results["supernet_loop"], flush=True)
     print("recorded in", record("search_cpu", results))

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nas.predictor_cli import action_adder
 from search_spaces import ConfigError
 
 __all__ = ["add_latency_commands"]
@@ -118,11 +119,10 @@ def add_latency_commands(command: Any, emit: Any) -> None:
         "print MAPE, the share within +/-10%, Kendall tau and Spearman, for the corrected prediction "
         "and the raw per-part sum; rows go to <table>.validation.json. predict: predicted ms per arch.",
     )
-    actions = latency.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_action = action_adder(latency)
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sub = add_action(name, help_text)
         sub.add_argument("table", help="latency table JSON written by `nas profile`")
         return sub
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from search_spaces import ConfigError, SearchSpace
 
-__all__ = ["add_predictor_commands", "arch_featurizer"]
+__all__ = ["action_adder", "add_predictor_commands", "arch_featurizer"]
 
 
 def arch_featurizer(space: SearchSpace, num_classes: int) -> Any:
@@ -109,6 +110,18 @@ def _cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     return {"predictor": args.predictor, "metric": metric, "rows": len(archs), **report}
 
 
+def action_adder(parser: argparse.ArgumentParser) -> Callable[[str, str], argparse.ArgumentParser]:
+    """A function adding ``ACTION`` sub-commands (each with ``--json``) under ``parser``."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        return sub
+
+    return action
+
+
 def add_predictor_commands(command: Any, emit: Any) -> None:
     """Register ``nas predictor`` and its three actions on the top-level parser."""
     parser = command(
@@ -118,12 +131,7 @@ def add_predictor_commands(command: Any, emit: Any) -> None:
         "table; fit: fit a predictor on a table and report Kendall tau, Spearman, RMSE, MAE and "
         "top-10 overlap on held-out rows; eval: the same report for a saved predictor on a table.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        return sub
+    action = action_adder(parser)
 
     dataset = action("dataset", "evaluate sampled subnets into a table")
     dataset.add_argument("--supernet", required=True)

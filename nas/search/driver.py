@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -250,7 +251,7 @@ def _pool(setup: _Setup) -> Any:
     if config.ray_address:
         connect_ray(config.ray_address)
     else:
-        start_local_ray(max(1, math.ceil(config.workers * config.cpus_per_worker)))
+        start_local_ray(max(os.cpu_count() or 1, math.ceil(config.workers * config.cpus_per_worker)))
     return EvaluationPool(
         spec,
         config.workers,

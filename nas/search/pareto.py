@@ -13,13 +13,22 @@ import numpy as np
 
 from search_spaces import ConfigError
 
-__all__ = ["DIRECTIONS", "Direction", "default_reference", "hypervolume", "hypervolume_curve", "pareto_mask"]
+__all__ = [
+    "DIRECTIONS",
+    "Direction",
+    "check_directions",
+    "check_mask",
+    "default_reference",
+    "hypervolume",
+    "hypervolume_curve",
+    "pareto_mask",
+]
 
 Direction = Literal["minimize", "maximize"]
 DIRECTIONS: tuple[str, ...] = ("minimize", "maximize")
 
 
-def _check_directions(directions: Sequence[str], columns: int) -> np.ndarray:
+def check_directions(directions: Sequence[str], columns: int) -> np.ndarray:
     """Validate the direction names; return +1 for minimized and -1 for maximized columns."""
     if isinstance(directions, str):
         raise ConfigError(
@@ -78,7 +87,7 @@ def _check_finite(array: np.ndarray, field: str = "values") -> None:
         )
 
 
-def _check_mask(mask: np.ndarray, rows: int, field: str) -> np.ndarray:
+def check_mask(mask: np.ndarray, rows: int, field: str) -> np.ndarray:
     """Validate a boolean mask with one entry per row."""
     array = np.asarray(mask)
     if array.shape != (rows,):
@@ -172,7 +181,7 @@ def _to_min(values: np.ndarray, signs: np.ndarray) -> np.ndarray:
 def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """Boolean mask (n,) of the non-dominated rows of ``values``; every copy of a non-dominated point is kept."""
     array = _check_values(values)
-    signs = _check_directions(directions, array.shape[1])
+    signs = check_directions(directions, array.shape[1])
     _check_finite(array)
     return _nondominated_min(_to_min(array, signs))
 
@@ -184,7 +193,7 @@ def hypervolume(values: np.ndarray, directions: Sequence[str], reference: Sequen
     not strictly better than the reference in every objective contributes nothing.
     """
     array = _check_values(values)
-    signs = _check_directions(directions, array.shape[1])
+    signs = check_directions(directions, array.shape[1])
     ref = _check_reference(reference, array.shape[1])
     _check_finite(array)
     points = _to_min(array, signs)
@@ -206,9 +215,9 @@ def hypervolume_curve(
     """
     array = _check_values(values)
     n, m = array.shape
-    signs = _check_directions(directions, m)
+    signs = check_directions(directions, m)
     ref = _check_reference(reference, m)
-    keep = np.ones(n, dtype=bool) if feasible is None else _check_mask(feasible, n, "feasible")
+    keep = np.ones(n, dtype=bool) if feasible is None else check_mask(feasible, n, "feasible")
     _check_finite(array[keep])
     points = _to_min(array, signs)
     ref_min = _to_min(ref, signs)
@@ -232,7 +241,7 @@ def default_reference(values: np.ndarray, directions: Sequence[str], margin: flo
     Where an objective's range is zero the offset is ``margin * |worst|``, or 1.0 if that is zero too.
     """
     array = _check_values(values)
-    signs = _check_directions(directions, array.shape[1])
+    signs = check_directions(directions, array.shape[1])
     if array.shape[0] == 0:
         raise ConfigError("values must hold at least one point to derive a reference", field="values", value=0)
     _check_finite(array)

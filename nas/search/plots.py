@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nas.search.pareto import DIRECTIONS
+from nas.search.pareto import check_directions, check_mask
 from search_spaces import ConfigError
 from search_spaces.atomic import atomic_write_bytes
 
@@ -55,16 +55,7 @@ def _front_inputs(
             value=values.shape,
         )
     n, m = values.shape
-    masks = []
-    for field, mask in (("feasible", feasible), ("front_mask", front_mask)):
-        array = np.asarray(mask)
-        if array.shape != (n,):
-            raise ConfigError(
-                f"{field} must have shape ({n},), one flag per point, got shape {array.shape}",
-                field=field,
-                value=array.shape,
-            )
-        masks.append(array.astype(bool))
+    masks = [check_mask(feasible, n, "feasible"), check_mask(front_mask, n, "front_mask")]
     name_list = [str(name) for name in names] if not isinstance(names, str) else [names]
     if len(name_list) != m:
         raise ConfigError(
@@ -72,15 +63,8 @@ def _front_inputs(
             field="names",
             value=name_list,
         )
-    direction_list = list(directions) if not isinstance(directions, str) else [directions]
-    if len(direction_list) != m or any(d not in DIRECTIONS for d in direction_list):
-        raise ConfigError(
-            f"directions must hold {m} entries from {{{', '.join(DIRECTIONS)}}}, got {direction_list}",
-            field="directions",
-            value=direction_list,
-            allowed=DIRECTIONS,
-        )
-    return values, masks[0], masks[1], name_list, direction_list
+    check_directions(directions, m)
+    return values, masks[0], masks[1], name_list, list(directions)
 
 
 def plot_front(

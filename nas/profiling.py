@@ -117,6 +117,7 @@ def profile_table(
         measured = [
             measure_subnet(space, a, timer, batch, num_classes).median_ms for a in _progress(archs, "fit", progress)
         ]
+        table.machine["calibration_seed"] = seed
         floor = float(model.raw([space.smallest()])[0])
         table.correction = LatencyCorrection.fit(model.raw(archs), measured, raw_floor=floor)
     return table
@@ -133,7 +134,8 @@ def validate_table(
     if count < 3:
         raise ConfigError(f"count={count} must be >= 3 to rank subnets", field="count", value=count)
     model = LatencyModel(table, space)
-    calibration = random_archs(space, table.correction.samples, 0) if table.correction else []
+    correction, calibration_seed = table.correction, int(table.machine.get("calibration_seed", 0))
+    calibration = random_archs(space, correction.samples, calibration_seed) if correction else []
     archs = random_archs(space, count, seed, exclude=calibration)
     measured = np.array(
         [

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -207,11 +206,6 @@ def _suggest(space: SearchSpace, trial: optuna.Trial) -> Arch:
     return space.from_genes(genes)
 
 
-def _genes_arch(space: SearchSpace, params: dict[str, Any]) -> Arch:
-    """The arch of a stored trial's parameters."""
-    return space.from_genes(params)
-
-
 def _storage(config: SearchConfig, run_dir: Path) -> Any:
     if config.storage:
         try:
@@ -284,7 +278,7 @@ class _Driver:
             orphans = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             for frozen in orphans:
                 self.trials[frozen.number] = optuna.trial.Trial(self.study, frozen._trial_id)
-            self._dispatch([(t.number, _genes_arch(self.setup.space, t.params)) for t in orphans])
+            self._dispatch([(t.number, self.setup.space.from_genes(t.params)) for t in orphans])
             while self.finished < self.config.trials:
                 room = self.config.trials - self.finished - len(self.pending)
                 capacity = self.config.batch if self.pool is None else self.in_flight - len(self.pending)
@@ -381,7 +375,8 @@ def run_search(
         if not saved.is_file():
             raise ConfigError(f"{run_dir} has no search_config.json to resume", field="resume", value=str(run_dir))
         stored = SearchConfig(**json.loads(saved.read_text()))
-        stored.trials = max(stored.trials, config.trials) if config.trials != SearchConfig.trials else stored.trials
+        if config.trials != SearchConfig.trials:  # --trials given with --resume extends (or ends) the search
+            stored.trials = config.trials
         config = stored
     setup = _Setup(config)
     sampler = create_sampler(config.sampler, config.seed, len(config.objectives), config.population)
@@ -424,9 +419,3 @@ def run_search(
         evaluation_seconds=driver.evaluation_seconds,
         summary=summary,
     )
-
-
-def trial_table_values(study: optuna.Study, objectives: list[str]) -> np.ndarray:
-    """Objective values of complete trials in trial order (used by benchmarks)."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return np.array([[t.user_attrs["metrics"][n] for n in objectives] for t in trials], dtype=np.float64)

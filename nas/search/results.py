@@ -37,7 +37,7 @@ def trials_frame(study: optuna.Study, objectives: Sequence[str], budgets: Sequen
             "feasible": trial.state == TrialState.COMPLETE and all(c <= 0 for c in constraints),
         }
         row.update({name: metrics.get(name) for name in objectives})
-        row.update({f"{k}": v for k, v in metrics.items() if k not in objectives})
+        row.update({k: v for k, v in metrics.items() if k not in objectives})
         row.update({f"violation_{b.metric}": c for b, c in zip(budgets, constraints)})
         row.update(trial.user_attrs.get("arch", {}))
         rows.append(row)

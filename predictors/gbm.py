@@ -26,9 +26,11 @@ class GradientBoosting(Predictor):
         rounds: int = 400,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
+        threads: int = 2,
     ):
         super().__init__(feature_names, target, seed)
         self.rounds, self.learning_rate, self.num_leaves = rounds, learning_rate, num_leaves
+        self.threads = threads  # one thread is faster on small tables and on a busy machine
         self.booster: Any = None
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -45,7 +47,7 @@ class GradientBoosting(Predictor):
             "bagging_freq": 1,
             "seed": self.seed,
             "deterministic": True,
-            "num_threads": 2,
+            "num_threads": self.threads,
             "verbosity": -1,
         }
         dataset = lightgbm.Dataset(x, y, params={"min_data_in_bin": 1, "verbosity": -1})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from search_spaces import ofa_mbv3 as _ofa_mbv3  # noqa: F401  (registers the spaces)
+from search_spaces import nb201 as _nb201  # noqa: F401  (registers the spaces)
+from search_spaces import ofa_mbv3 as _ofa_mbv3  # noqa: F401
 from search_spaces.arch import Arch, Choice
 from search_spaces.base import Decision, SearchSpace
 from search_spaces.errors import (

@@ -31,6 +31,18 @@ class Arch(Mapping[str, Choice]):
     space: str
     values: tuple[tuple[str, Choice], ...]
 
+    def __hash__(self) -> int:
+        # Archs are dictionary keys and set members in every search; hash the nested tuples once.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.space, self.values))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the cached hash: string hashes differ between processes."""
+        return {"space": self.space, "values": self.values}
+
     def __getitem__(self, label: str) -> Choice:
         for key, value in self.values:
             if key == label:

@@ -143,7 +143,7 @@ class SearchSpace(ABC):
                 chosen[decision.label] = genes[decision.label]
         return Arch(self.name, tuple(chosen.items()))
 
-    def _genes(self, arch: Arch, rng: random.Random) -> dict[str, Choice]:
+    def genes(self, arch: Arch, rng: random.Random) -> dict[str, Choice]:
         """A full assignment from an arch, drawing the gated-off decisions at random."""
         return {d.label: arch[d.label] if d.label in arch else rng.choice(d.choices) for d in self.decisions()}
 
@@ -162,7 +162,7 @@ class SearchSpace(ABC):
 
     def mutate(self, arch: Arch, rng: random.Random, rate: float = 0.1) -> Arch:
         """Redraw each decision with probability ``rate`` (to a different value where there is one)."""
-        genes = self._genes(arch, rng)
+        genes = self.genes(arch, rng)
         for decision in self.decisions():
             if len(decision.choices) > 1 and rng.random() < rate:
                 others = [c for c in decision.choices if c != genes[decision.label]]
@@ -171,7 +171,7 @@ class SearchSpace(ABC):
 
     def crossover(self, first: Arch, second: Arch, rng: random.Random) -> Arch:
         """Uniform crossover: each decision from either parent with equal chance."""
-        a, b = self._genes(first, rng), self._genes(second, rng)
+        a, b = self.genes(first, rng), self.genes(second, rng)
         return self.from_genes({label: a[label] if rng.random() < 0.5 else b[label] for label in a})
 
     def suggest(self, trial: TrialLike) -> Arch:

@@ -15,10 +15,12 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -194,6 +196,20 @@ class _Setup:
             else:
                 reference.append(1.1 * largest[name])
         return reference
+
+    def guide(self) -> dict[str, Any]:
+        """What the predictor-guided sampler needs: exact cheap objectives and cheap-budget violations per arch."""
+        cheap_budgets = [b for b in self.budgets if METRICS[b.metric].source == "cheap"]
+
+        def known(archs: Sequence[Arch]) -> np.ndarray:
+            rows = [self.cheap.compute(arch, self.cheap_names) for arch in archs]
+            return np.array([[row.get(name, np.nan) for name in self.config.objectives] for row in rows])
+
+        def violations(archs: Sequence[Arch]) -> np.ndarray:
+            rows = [self.cheap.compute(arch, self.cheap_names) for arch in archs]
+            return np.array([constraint_values(cheap_budgets, row) for row in rows]).reshape(len(archs), -1)
+
+        return {"space": self.space, "directions": self.directions, "known": known, "violations": violations}
 
     def sentinel(self, name: str) -> float:
         """The value told for an accuracy objective of a candidate a cheap budget ruled out."""
@@ -379,7 +395,7 @@ def run_search(
             stored.trials = config.trials
         config = stored
     setup = _Setup(config)
-    sampler = create_sampler(config.sampler, config.seed, len(config.objectives), config.population)
+    sampler = create_sampler(config.sampler, config.seed, len(config.objectives), config.population, setup.guide())
     create_run_dir(name, runs_root, exist_ok=resume, create=False)
     storage = _storage(config, run_dir) if config.storage else None
     run_dir = create_run_dir(name, runs_root, exist_ok=resume)

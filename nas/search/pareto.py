@@ -22,6 +22,7 @@ __all__ = [
     "hypervolume",
     "hypervolume_curve",
     "pareto_mask",
+    "selection_order",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -184,6 +185,41 @@ def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     signs = check_directions(directions, array.shape[1])
     _check_finite(array)
     return _nondominated_min(_to_min(array, signs))
+
+
+def selection_order(values: np.ndarray, directions: Sequence[str], limit: int | None = None) -> np.ndarray:
+    """Row indices best first: by non-dominated front (NSGA-II's sorting), then by crowding distance within a
+    front (boundary points first), so a prefix of the order is both good and spread out.
+
+    With ``limit``, sorting stops once the fronts taken hold at least ``limit`` rows (only those are returned).
+    """
+    points = _to_min(_check_values(values), check_directions(directions, np.shape(values)[1]))
+    _check_finite(points)
+    wanted = points.shape[0] if limit is None else min(limit, points.shape[0])
+    if points.shape[1] == 1:
+        return np.argsort(points[:, 0], kind="stable")[:wanted]
+    remaining = np.arange(points.shape[0])
+    order: list[np.ndarray] = []
+    taken = 0
+    while remaining.size and taken < wanted:
+        front = remaining[_nondominated_min(points[remaining])]
+        order.append(front[np.argsort(-_crowding(points[front]), kind="stable")])
+        remaining = np.setdiff1d(remaining, front, assume_unique=True)
+        taken += front.size
+    return np.concatenate(order) if order else remaining
+
+
+def _crowding(points: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each row of one front (infinite at each objective's extremes)."""
+    n = points.shape[0]
+    distance = np.zeros(n)
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        span = column[order[-1]] - column[order[0]]
+        distance[order[[0, -1]]] = np.inf
+        if n > 2 and span > 0:
+            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
+    return distance
 
 
 def hypervolume(values: np.ndarray, directions: Sequence[str], reference: Sequence[float] | np.ndarray) -> float:

@@ -1,5 +1,5 @@
 """Optuna samplers by name, all aware of budgets through the ``constraints`` user attribute, plus regularized
-evolution (Real et al., 2019), which Optuna lacks.
+evolution (Real et al., 2019), which Optuna lacks, and the predictor-guided tactic (``nas.search.guided``).
 
 Constraints reach a sampler the way Optuna (>= 5) expects: before ``study.tell`` the driver sets one relative
 budget violation per budget with ``trial.set_constraint`` (feasible when every value is <= 0).
@@ -21,11 +21,15 @@ from search_spaces import ConfigError, UnknownNameError
 
 __all__ = ["SAMPLERS", "RegularizedEvolutionSampler", "create_sampler"]
 
-SAMPLERS = ("nsga2", "tpe", "gp", "random", "evolution")
+SAMPLERS = ("nsga2", "tpe", "gp", "random", "evolution", "predictor")
 
 
-def create_sampler(name: str, seed: int, objectives: int, population: int = 50) -> BaseSampler:
-    """A seeded sampler; ``evolution`` supports a single objective only."""
+def create_sampler(
+    name: str, seed: int, objectives: int, population: int = 50, guide: dict[str, Any] | None = None
+) -> BaseSampler:
+    """A seeded sampler; ``evolution`` supports a single objective only. ``predictor`` needs ``guide``: the
+    keyword arguments of :class:`~nas.search.guided.PredictorGuidedSampler` (at least ``space`` and
+    ``directions``); its random start is half a ``population``."""
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     if name == "tpe":
@@ -42,6 +46,12 @@ def create_sampler(name: str, seed: int, objectives: int, population: int = 50) 
                 value=name,
             )
         return RegularizedEvolutionSampler(population=population, seed=seed)
+    if name == "predictor":
+        from nas.search.guided import PredictorGuidedSampler
+
+        if not guide or "space" not in guide or "directions" not in guide:
+            raise ConfigError("sampler 'predictor' needs the search space and directions", field="sampler", value=name)
+        return PredictorGuidedSampler(**{"initial": max(2, population // 2), **guide, "seed": seed})
     raise UnknownNameError("sampler", name, SAMPLERS)
 
 

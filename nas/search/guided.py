@@ -1,0 +1,221 @@
+"""Predictor-guided search, the iterative tactic of LINAS (Cummings et al., 2022) as an Optuna sampler.
+
+Evaluate a random start; then, repeatedly: fit a predictor of each expensive objective on every trial evaluated so
+far, score many unseen candidates with it (random archs plus mutations of the best ones found, or every unseen arch
+of an enumerable space), and propose the next ``refit_every`` candidates in NSGA-II order (non-dominated front,
+then crowding), a fifth of them drawn at random among the candidates to keep exploring. Objectives that are cheap
+and exact (table latency, MACs, memory) are computed, not predicted, and candidates that break a cheap budget are
+proposed only when no feasible one is left.
+
+Because it is a sampler, the driver's journal, resume and Ray workers work unchanged, and a proposal that was asked
+but not told yet is never proposed twice.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search.pareto import selection_order
+from search_spaces import Arch, ConfigError, SearchSpace
+
+__all__ = ["ArchMatrix", "PredictorGuidedSampler"]
+
+ArchMatrix = Callable[[Sequence[Arch]], np.ndarray]
+"""archs -> one row per arch (objective values, NaN where not known cheaply; or budget violations, <= 0 fine)."""
+
+
+class PredictorGuidedSampler(BaseSampler):
+    """Propose the archs a freshly fitted predictor ranks best among unseen candidates.
+
+    Args:
+        space: the search space (candidates, mutations and features come from it).
+        directions: ``"minimize"``/``"maximize"`` per objective, in the study's order.
+        known: exact values of the cheap objectives per arch (NaN columns are learned); ``None``: learn all.
+        violations: relative violations of the cheap budgets per arch; ``None``: no cheap budgets.
+        pool: every arch of an enumerable space; candidates are then all its unseen archs.
+        initial: random trials before the first fit.
+        refit_every: proposals made per fit.
+        candidates: candidates scored per fit when there is no pool.
+        predictor: predictor kind (``predictors.predictor_kinds()``).
+        explore: share of each batch of proposals drawn at random from the candidates (a tree model cannot
+            rank what lies beyond the trials it was fitted on).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        directions: Sequence[str],
+        *,
+        known: ArchMatrix | None = None,
+        violations: ArchMatrix | None = None,
+        pool: Sequence[Arch] | None = None,
+        initial: int = 20,
+        refit_every: int = 10,
+        candidates: int = 2000,
+        predictor: str = "gbm",
+        explore: float = 0.2,
+        seed: int = 0,
+    ):
+        import predictors
+
+        for name, value in (("initial", initial), ("refit_every", refit_every), ("candidates", candidates)):
+            if value < 1:
+                raise ConfigError(f"{name}={value} must be >= 1", field=name, value=value)
+        if predictor not in predictors.predictor_kinds():
+            raise ConfigError(
+                f"unknown predictor kind {predictor!r}", field="predictor", value=predictor,
+                allowed=predictors.predictor_kinds(),
+            )  # fmt: skip
+        self.space, self.directions = space, list(directions)
+        self.known, self.violations, self.pool = known, violations, list(pool) if pool is not None else None
+        self.initial, self.refit_every, self.candidates = max(2, initial), refit_every, candidates
+        if not 0 <= explore < 1:
+            raise ConfigError(f"explore={explore} must be in [0, 1)", field="explore", value=explore)
+        self.predictor_kind, self.explore, self.seed = predictor, explore, seed
+        self._rng = random.Random(seed)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self._children: dict[int, dict[str, Any]] = {}
+        self._queue: list[Arch] = []
+        self._fitted_on = -1
+        self._features: dict[Arch, list[float]] = {}
+        self._trial_archs: dict[int, Arch] = {}
+
+    # ------------------------------------------------------------------ optuna's sampler interface
+    def reseed_rng(self) -> None:
+        self._rng.seed()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict:
+        return {}
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        child = self._children.get(trial.number)
+        if child is None:
+            child = self.space.genes(self._propose(study), self._rng)
+            self._children[trial.number] = child
+        if isinstance(param_distribution, CategoricalDistribution) and child.get(param_name) in (
+            param_distribution.choices
+        ):
+            return child[param_name]
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._children.pop(trial.number, None)
+
+    # ------------------------------------------------------------------ proposals
+    def _propose(self, study: Study) -> Arch:
+        trials = study.get_trials(deepcopy=False)
+        seen = {arch for arch in (self._arch(t) for t in trials) if arch is not None}
+        seen.update(self.space.from_genes(child) for child in self._children.values())
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and self._arch(t) is not None]
+        if len(complete) < self.initial:
+            return self._unseen_random(seen)
+        if not self._queue or len(complete) >= self._fitted_on + self.refit_every:
+            self._queue = self._rank(complete, seen)
+            self._fitted_on = len(complete)
+        while self._queue:
+            arch = self._queue.pop(0)
+            if arch not in seen:
+                return arch
+        return self._unseen_random(seen)
+
+    def _arch(self, trial: FrozenTrial) -> Arch | None:
+        """The trial's arch (None while its parameters are incomplete); memoized once the trial is finished."""
+        if trial.number in self._trial_archs:
+            return self._trial_archs[trial.number]
+        if any(d.label not in trial.params for d in self.space.decisions() if d.gate is None):
+            return None
+        arch = self.space.from_genes(trial.params)
+        if trial.state.is_finished():
+            self._trial_archs[trial.number] = arch
+        return arch
+
+    def _unseen_random(self, seen: set[Arch]) -> Arch:
+        """A random unseen arch, one that meets the cheap budgets if one turns up within 100 draws."""
+        fallback = None
+        for _ in range(100):
+            arch = self._rng.choice(self.pool) if self.pool else self.space.sample(self._rng)
+            if arch in seen:
+                continue
+            if self.violations is None or np.all(np.asarray(self.violations([arch])) <= 0):
+                return arch
+            fallback = fallback or arch
+        return fallback or arch
+
+    def _rank(self, complete: list[FrozenTrial], seen: set[Arch]) -> list[Arch]:
+        """Fit the predictors on the evaluated trials; the best ``refit_every`` unseen candidates, best first."""
+        trained = [t for t in complete if t.user_attrs.get("evaluated", True)]
+        archs = [self._arch(t) for t in trained]
+        observed = np.array([t.values for t in trained], dtype=np.float64)
+        candidates = self._candidates(complete, seen)
+        if not candidates or len(trained) < 2:
+            return []
+        self._rng.shuffle(candidates)  # ties in the prediction (a model fitted on few trials) break at random
+        if self.violations is not None:
+            excess = np.clip(np.asarray(self.violations(candidates), dtype=np.float64), 0, None).sum(axis=1)
+            feasible = np.flatnonzero(excess <= 0)
+            if not feasible.size:  # nothing meets the cheap budgets: the least violating first
+                return [candidates[i] for i in np.argsort(excess, kind="stable")[: self.refit_every]]
+            candidates = [candidates[i] for i in feasible]
+        scores = self._known(candidates)
+        learned = np.flatnonzero(np.isnan(scores).any(axis=0))
+        if learned.size:
+            import predictors
+
+            features, candidate_features = self._encode(archs), self._encode(candidates)
+            for column in learned:
+                options = {"rounds": 150, "threads": 1} if self.predictor_kind == "gbm" else {}
+                model = predictors.create_predictor(self.predictor_kind, seed=self.seed, **options)
+                model.fit(features, observed[:, column])
+                scores[:, column] = model.predict(candidate_features)
+        explore = round(self.explore * self.refit_every)
+        order = selection_order(scores, self.directions, limit=self.refit_every)[: self.refit_every - explore]
+        chosen = {int(i) for i in order}
+        unexplored = [i for i in range(len(candidates)) if i not in chosen]
+        picks = [int(i) for i in order] + self._rng.sample(unexplored, min(explore, len(unexplored)))
+        return [candidates[i] for i in picks]
+
+    def _encode(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Feature rows, each arch encoded once per search."""
+        for arch in archs:
+            if arch not in self._features:
+                self._features[arch] = self.space.encode(arch)
+        return np.array([self._features[arch] for arch in archs], dtype=np.float64)
+
+    def _known(self, archs: list[Arch]) -> np.ndarray:
+        if self.known is None:
+            return np.full((len(archs), len(self.directions)), np.nan)
+        return np.array(self.known(archs), dtype=np.float64).reshape(len(archs), len(self.directions))
+
+    def _candidates(self, complete: list[FrozenTrial], seen: set[Arch]) -> list[Arch]:
+        """Every unseen arch of the pool; else random archs plus mutations of the best evaluated ones."""
+        if self.pool is not None:
+            return [arch for arch in self.pool if arch not in seen]
+        archs = [self._arch(t) for t in complete]
+        values = np.array([t.values for t in complete], dtype=np.float64)
+        parents = [archs[i] for i in selection_order(values, self.directions, limit=10)[:10]]
+        rate = 1.0 / max(1, len(self.space.decisions()))
+        found: dict[Arch, None] = {}
+        for index in range(self.candidates):
+            arch = (
+                self.space.mutate(parents[index % len(parents)], self._rng, rate)
+                if index % 2
+                else self.space.sample(self._rng)
+            )
+            if arch not in seen:
+                found[arch] = None
+        return list(found)

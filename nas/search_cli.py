@@ -111,10 +111,17 @@ def add_search_commands(command: Any, emit: Any) -> None:
     search.add_argument("--resume", action="store_true", help="continue the run --name from its study")
     search.add_argument("--objectives", nargs="+", default=["accuracy", "latency"], help="metrics to optimise")
     search.add_argument("--budget", action="append", help="METRIC=VALUE, e.g. latency=5 or peak_memory=2MiB (repeat)")
-    search.add_argument("--sampler", default="nsga2", help=f"one of {', '.join(SAMPLERS)}")
+    search.add_argument(
+        "--sampler",
+        default="nsga2",
+        help=f"one of {', '.join(SAMPLERS)}; 'predictor' is the predictor-guided tactic (LINAS): refit a predictor "
+        "on the evaluated trials every 10 and propose what it ranks best, for when evaluations are expensive",
+    )
     search.add_argument("--trials", type=int, default=300, help="finished trials to reach")
     search.add_argument("--batch", type=int, default=64, help="candidates asked per round (predictor searches)")
-    search.add_argument("--population", type=int, default=50, help="NSGA-II / evolution population")
+    search.add_argument(
+        "--population", type=int, default=50, help="NSGA-II / evolution population; the predictor tactic's random start"
+    )
     search.add_argument("--seed", type=int, default=0)
     search.add_argument("--space", help="search space (default: the supernet's or the latency table's)")
     search.add_argument("--supernet", help="supernet checkpoint: measured accuracy on workers")

@@ -248,3 +248,27 @@ def test_journal_batches_writes_and_survives_a_torn_line(tmp_path: Path) -> None
     reopened = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(TrialBatchedJournal(path)))
     assert len(reopened.trials) == 1 and reopened.trials[0].value == 1.0
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_predictor_tactic_refits_proposes_feasible_archs_and_is_seeded(tmp_path: Path) -> None:
+    table = synthetic_latency_table(tmp_path / "latency.json")
+    predictor = fitted_predictor(tmp_path / "predictor")
+    config = SearchConfig(
+        objectives=["accuracy", "latency"],
+        budgets=["latency=25"],
+        sampler="predictor",
+        predictor=str(predictor),
+        latency_table=str(table),
+        trials=40,
+        batch=8,
+        population=12,
+        seed=5,
+    )
+    runs = [run_search(config, f"guided{i}", tmp_path, progress=False) for i in range(2)]
+    trials = [pd.read_csv(r.run_dir / "trials.csv") for r in runs]
+    assert trials[0]["latency"].tolist() == trials[1]["latency"].tolist()  # same seed, same proposals
+    arch_columns = ["resolution", *(c for c in trials[0].columns if c.startswith("s") and c[1].isdigit())]
+    assert not trials[0].duplicated(arch_columns).any()
+    guided = trials[0].iloc[6:]  # after the random start of half a population, proposals meet the cheap budget
+    assert (guided["latency"] <= 25).mean() >= 0.9
+    assert runs[0].front_size >= 1

@@ -115,7 +115,7 @@ def add_search_commands(command: Any, emit: Any) -> None:
         "--sampler",
         default="nsga2",
         help=f"one of {', '.join(SAMPLERS)}; 'predictor' is the predictor-guided tactic (LINAS): refit a predictor "
-        "on the evaluated trials every 10 and propose what it ranks best, for when evaluations are expensive",
+        "on the evaluated trials every 5 and propose what it ranks best, for when evaluations are expensive",
     )
     search.add_argument("--trials", type=int, default=300, help="finished trials to reach")
     search.add_argument("--batch", type=int, default=64, help="candidates asked per round (predictor searches)")

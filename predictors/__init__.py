@@ -16,6 +16,7 @@ from predictors.latency import LatencyCorrection, LatencyTable
 from predictors.memory import inference_peak_bytes, mcunet_peak_bytes, training_memory, weight_bytes
 from predictors.metrics import kendall_tau, mape, ranking_report, spearman, top_k_overlap
 from predictors.mlp import MLPEnsemble
+from predictors.ridge_gbm import RidgeBoost
 from predictors.timing import Timer, Timing, create_timer
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "LatencyTable",
     "MLPEnsemble",
     "Predictor",
+    "RidgeBoost",
     "Timer",
     "Timing",
     "count_macs",

@@ -26,11 +26,11 @@ class GradientBoosting(Predictor):
         rounds: int = 400,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
-        threads: int = 2,
+        threads: int = 1,
     ):
         super().__init__(feature_names, target, seed)
         self.rounds, self.learning_rate, self.num_leaves = rounds, learning_rate, num_leaves
-        self.threads = threads  # one thread is faster on small tables and on a busy machine
+        self.threads = threads  # more threads pay only on large tables; on a busy machine they stall
         self.booster: Any = None
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:

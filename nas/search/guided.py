@@ -1,8 +1,9 @@
 """Predictor-guided search, the iterative tactic of LINAS (Cummings et al., 2022) as an Optuna sampler.
 
-Evaluate a random start; then, repeatedly: fit a predictor of each expensive objective on every trial evaluated so
-far, score many unseen candidates with it (random archs plus mutations of the best ones found, or every unseen arch
-of an enumerable space), and propose the next ``refit_every`` candidates in NSGA-II order (non-dominated front,
+Evaluate a random start; then, repeatedly: fit a predictor of each expensive objective (by default ``ridge_gbm``: a
+ridge regression on count-like features with LightGBM on its residual, fitted to ranks) on every trial evaluated so
+far, score many unseen candidates with it (random archs plus mutations of the best ones found, from the table when the
+space is one), and propose the next ``refit_every`` candidates in NSGA-II order (non-dominated front,
 then crowding), a fifth of them drawn at random among the candidates to keep exploring. Objectives that are cheap
 and exact (table latency, MACs, memory) are computed, not predicted, and candidates that break a cheap budget are
 proposed only when no feasible one is left.
@@ -23,6 +24,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
+from scipy.stats import rankdata
 
 from nas.search.pareto import selection_order
 from search_spaces import Arch, ConfigError, SearchSpace
@@ -41,7 +43,7 @@ class PredictorGuidedSampler(BaseSampler):
         directions: ``"minimize"``/``"maximize"`` per objective, in the study's order.
         known: exact values of the cheap objectives per arch (NaN columns are learned); ``None``: learn all.
         violations: relative violations of the cheap budgets per arch; ``None``: no cheap budgets.
-        pool: every arch of an enumerable space; candidates are then all its unseen archs.
+        pool: every arch of an enumerable space (a table); candidates are then drawn from it.
         initial: random trials before the first fit.
         refit_every: proposals made per fit.
         candidates: candidates scored per fit when there is no pool.
@@ -59,9 +61,9 @@ class PredictorGuidedSampler(BaseSampler):
         violations: ArchMatrix | None = None,
         pool: Sequence[Arch] | None = None,
         initial: int = 20,
-        refit_every: int = 10,
+        refit_every: int = 5,
         candidates: int = 2000,
-        predictor: str = "gbm",
+        predictor: str = "ridge_gbm",
         explore: float = 0.2,
         seed: int = 0,
     ):
@@ -77,6 +79,7 @@ class PredictorGuidedSampler(BaseSampler):
             )  # fmt: skip
         self.space, self.directions = space, list(directions)
         self.known, self.violations, self.pool = known, violations, list(pool) if pool is not None else None
+        self._pool_set = set(self.pool) if self.pool is not None else None
         self.initial, self.refit_every, self.candidates = max(2, initial), refit_every, candidates
         if not 0 <= explore < 1:
             raise ConfigError(f"explore={explore} must be in [0, 1)", field="explore", value=explore)
@@ -177,11 +180,11 @@ class PredictorGuidedSampler(BaseSampler):
             import predictors
 
             features, candidate_features = self._encode(archs), self._encode(candidates)
-            for column in learned:
-                options = {"rounds": 150, "threads": 1} if self.predictor_kind == "gbm" else {}
+            for column in learned:  # ranks, not raw values: a far tail would dominate a fit on a few points
+                target = rankdata(observed[:, column]) / len(observed)
+                options = {"rounds": 100} if self.predictor_kind in ("gbm", "ridge_gbm") else {}
                 model = predictors.create_predictor(self.predictor_kind, seed=self.seed, **options)
-                model.fit(features, observed[:, column])
-                scores[:, column] = model.predict(candidate_features)
+                scores[:, column] = model.fit(features, target).predict(candidate_features)
         explore = round(self.explore * self.refit_every)
         order = selection_order(scores, self.directions, limit=self.refit_every)[: self.refit_every - explore]
         chosen = {int(i) for i in order}
@@ -202,8 +205,9 @@ class PredictorGuidedSampler(BaseSampler):
         return np.array(self.known(archs), dtype=np.float64).reshape(len(archs), len(self.directions))
 
     def _candidates(self, complete: list[FrozenTrial], seen: set[Arch]) -> list[Arch]:
-        """Every unseen arch of the pool; else random archs plus mutations of the best evaluated ones."""
-        if self.pool is not None:
+        """Random archs plus mutations of the best evaluated ones, ``candidates`` in all; from a pool, only its
+        archs (all of its unseen ones when they are fewer)."""
+        if self.pool is not None and len(self.pool) - len(seen) <= self.candidates:
             return [arch for arch in self.pool if arch not in seen]
         archs = [self._arch(t) for t in complete]
         values = np.array([t.values for t in complete], dtype=np.float64)
@@ -211,11 +215,10 @@ class PredictorGuidedSampler(BaseSampler):
         rate = 1.0 / max(1, len(self.space.decisions()))
         found: dict[Arch, None] = {}
         for index in range(self.candidates):
-            arch = (
-                self.space.mutate(parents[index % len(parents)], self._rng, rate)
-                if index % 2
-                else self.space.sample(self._rng)
-            )
-            if arch not in seen:
+            if index % 2:
+                arch = self.space.mutate(parents[index % len(parents)], self._rng, rate)
+            else:
+                arch = self._rng.choice(self.pool) if self.pool is not None else self.space.sample(self._rng)
+            if arch not in seen and (self._pool_set is None or arch in self._pool_set):
                 found[arch] = None
         return list(found)

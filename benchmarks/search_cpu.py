@@ -5,10 +5,14 @@
 2. single-budget convergence: min predicted loss subject to latency <= the median subnet's, regularized evolution
    vs random search, time to come within 1% of the best value any run found (reference: 2,000-trial runs; 3 seeds);
 3. front quality: NSGA-II vs random search, 300 predictor evaluations, 5 seeds, hypervolume ratio;
-4. supernet-in-the-loop: optimizer overhead share of wall time, and Ray throughput with 1 vs 2 workers.
+4. supernet-in-the-loop: optimizer overhead share of wall time, and Ray throughput with 1 vs 2 workers;
+5. front quality on real evaluations: the predictor-guided tactic vs random search, 300 supernet evaluations each
+   (validation loss after BN recalibration on 128 images, table latency), 5 seeds, hypervolume ratio and whether
+   the tactic's front dominates random's.
 
 Needs a supernet, a predictor fitted on its subnets and this CPU's latency table for the supernet's space:
   bash .ci/venv python benchmarks/search_cpu.py --supernet S.pt --predictor DIR --latency-table T.json
+  bash .ci/venv python benchmarks/search_cpu.py --supernet S.pt --latency-table T.json --parts front_real
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, record
@@ -137,31 +142,79 @@ def supernet_loop(supernet: str, table: str, workdir: Path) -> dict:
     return rows
 
 
+def front_real(supernet: str, table: str, workdir: Path, trials: int, seeds: int) -> dict:
+    """Loss (measured on the supernet) vs table latency: the predictor tactic vs random, same reference point."""
+    from nas.search.pareto import pareto_mask
+
+    rows = []
+    for seed in range(seeds):
+        fronts, volumes, seconds = {}, {}, {}
+        for sampler in ("predictor", "random"):
+            config = SearchConfig(
+                objectives=["loss", "latency"],
+                supernet=supernet,
+                latency_table=table,
+                sampler=sampler,
+                trials=trials,
+                population=20,
+                seed=seed,
+                workers=2,
+                calibration_images=128,
+            )
+            result = run_search(config, f"real-{sampler}{seed}", workdir, progress=False)
+            front = pd.read_csv(result.run_dir / "front.csv")[["loss", "latency"]].to_numpy()
+            fronts[sampler], volumes[sampler], seconds[sampler] = front, result.hypervolume, result.wall_seconds
+        union = np.vstack([fronts["predictor"], fronts["random"]])
+        on_union = pareto_mask(union, ["minimize", "minimize"])
+        share = float(on_union[: len(fronts["predictor"])].sum() / on_union.sum())
+        rows.append(
+            {
+                "seed": seed,
+                "hypervolume_predictor": volumes["predictor"],
+                "hypervolume_random": volumes["random"],
+                "ratio": volumes["predictor"] / volumes["random"],
+                "share_of_joint_front_from_predictor": share,
+                "seconds": seconds,
+            }
+        )
+        print(rows[-1], flush=True)
+    ratios = [r["ratio"] for r in rows]
+    return {"trials": trials, "seeds": rows, "mean_ratio": statistics.mean(ratios), "min_ratio": min(ratios)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--supernet", required=True)
-    parser.add_argument("--predictor", required=True)
+    parser.add_argument("--predictor", help="needed by throughput, convergence and front")
     parser.add_argument("--latency-table", required=True)
     parser.add_argument(
         "--parts",
         nargs="+",
         default=["throughput", "convergence", "front", "loop"],
+        choices=["throughput", "convergence", "front", "loop", "front_real"],
         help="which parts to run; results merge into benchmarks/results/search_cpu.json",
     )
+    parser.add_argument("--trials", type=int, default=300, help="real evaluations per run (front_real)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds (front_real)")
     args = parser.parse_args()
     supernet = load_supernet(args.supernet)
     space, classes = supernet.space, supernet.num_classes
     table = LatencyTable.load(args.latency_table, space.name)
     latency = LatencyModel(table, space)
-    predictor = PredictedAccuracy(args.predictor, space, classes)
+    needs_predictor = {"throughput", "convergence", "front"} & set(args.parts)
+    if needs_predictor and not args.predictor:
+        parser.error(f"--predictor is needed by {', '.join(sorted(needs_predictor))}")
+    predictor = PredictedAccuracy(args.predictor, space, classes) if args.predictor else None
     memory = SubnetMemory(space, classes)
     archs = random_archs(space, 20000, seed=0)
     previous = RESULTS / "search_cpu.json"
     results: dict = {}
     if previous.is_file():
         stored = json.loads(previous.read_text())
-        results = {k: stored[k] for k in ("throughput", "convergence", "front_quality", "supernet_loop") if k in stored}
+        kept = ("throughput", "convergence", "front_quality", "supernet_loop", "front_real")
+        results = {k: stored[k] for k in kept if k in stored}
     if "throughput" in args.parts:
+        assert predictor is not None
         results["throughput"] = throughput(predictor, latency, memory, archs)
         print(results["throughput"], flush=True)
     budget = float(np.median(latency.predict(archs[:500])))
@@ -186,6 +239,9 @@ def main() -> None:
         if "loop" in args.parts:
             results["supernet_loop"] = supernet_loop(args.supernet, args.latency_table, workdir)
             print(results["supernet_loop"], flush=True)
+        if "front_real" in args.parts:
+            results["front_real"] = front_real(args.supernet, args.latency_table, workdir, args.trials, args.seeds)
+            print(results["front_real"], flush=True)
     print("recorded in", record("search_cpu", results))
 
 

@@ -15,6 +15,7 @@ from nas.exceptions import (
     NasError,
     UnknownNameError,
 )
+from nas.export import load_subnet
 from nas.supernet import create_supernet, list_supernets, load_supernet, save_supernet
 from search_spaces import Arch, get_space, list_spaces
 
@@ -32,6 +33,7 @@ __all__ = [
     "get_space",
     "list_spaces",
     "list_supernets",
+    "load_subnet",
     "load_supernet",
     "save_supernet",
 ]

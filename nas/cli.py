@@ -121,6 +121,8 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
                 ("peak_memory", "peak memory"),
             ]
             print(_table(picks, columns))
+            for card in search.get("exports", []):
+                print(f"exported {card['name']}: {card['folder']} ({', '.join(card['formats'])}; card.md beside it)")
 
     _emit(args, report, render)
     return 0
@@ -463,6 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_argument("--num-classes", type=int, default=1000, help="classes, for MACs and parameter counts")
     arch.set_defaults(func=_cmd_arch)
 
+    from nas.bench_cli import add_bench_commands
+    from nas.export_cli import add_export_commands
     from nas.latency_cli import add_latency_commands
     from nas.predictor_cli import add_predictor_commands
     from nas.search_cli import add_search_commands
@@ -474,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_predictor_commands(command, emit_report)
     add_latency_commands(command, emit_report)
     add_search_commands(command, emit_report)
+    add_bench_commands(command, emit_report)
+    add_export_commands(command, emit_report)
     return parser
 
 

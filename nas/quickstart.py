@@ -77,7 +77,8 @@ def search_and_verify(
 ) -> dict[str, Any]:
     """Profile this CPU's latency table, set budgets at the median latency and peak memory of random subnets,
     search (validation loss vs latency, supernet evaluations on workers), then measure the best picks: test
-    accuracy after BN recalibration and end-to-end latency, beside what the search predicted."""
+    accuracy after BN recalibration and end-to-end latency, beside what the search predicted; export each pick
+    (PyTorch + ONNX, parity-checked, with its model card) into ``run_dir/export/``."""
     import statistics
 
     import pandas as pd
@@ -99,6 +100,7 @@ def search_and_verify(
     config = SearchConfig(
         objectives=["loss", "latency"],
         budgets=[f"latency={latency_budget:.4f}", f"peak_memory={memory_budget}"],
+        sampler="predictor",  # each candidate costs a real evaluation: refit a predictor and propose its best
         population=8,
         trials=trials,
         seed=seed,
@@ -108,7 +110,7 @@ def search_and_verify(
         ray=use_ray,
     )
     result = run_search(config, "search", run_dir, progress=progress)
-    front = pd.read_csv(result.run_dir / "front.csv").sort_values("loss").head(picks)
+    front = pd.read_csv(result.run_dir / "front.csv").sort_values("loss", kind="stable").head(picks)
     verified = []
     for row in front.to_dict("records"):
         arch = space.validate({k: int(v) for k, v in row.items() if k in space.labels() and not pd.isna(v)})
@@ -127,7 +129,18 @@ def search_and_verify(
                 "arch": arch.to_dict(),
             }
         )
+    from nas.export import export_subnets
+
+    cards = export_subnets(
+        supernet_path,
+        [f"{result.run_dir}:{rank}" for rank in range(len(verified))],  # front.csv is sorted by loss, as the picks
+        run_dir / "export",
+        ("pytorch", "onnx"),
+        data,
+        names=[f"pick-{rank}" for rank in range(len(verified))],
+    )
     return {
+        "exports": [{"name": c["name"], "folder": c["folder"], "formats": list(c["formats"])} for c in cards],
         "latency_table": str(table_path),
         "budgets": {"latency_ms": latency_budget, "peak_memory_bytes": memory_budget},
         "run_dir": str(result.run_dir),

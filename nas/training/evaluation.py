@@ -62,7 +62,7 @@ def calibrate_bn(model: nn.Module, images: Tensor, batch_size: int = 256) -> Non
 
 
 @torch.no_grad()
-def _score(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> EvalResult:
+def score(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> EvalResult:
     model.eval()
     correct, loss_sum = 0, 0.0
     for start in range(0, len(images), batch_size):
@@ -121,7 +121,7 @@ def evaluate_splits(
     calibrate_bn(subnet, calibration, batch_size)
     for split in missing:
         dataset = getattr(data, split)  # split is one of SPLITS, checked above
-        result = _score(subnet, resize(dataset.images.to(device), resolution), dataset.labels.to(device), batch_size)
+        result = score(subnet, resize(dataset.images.to(device), resolution), dataset.labels.to(device), batch_size)
         if cache is not None:
             cache.put(cache.key(arch, split, calibration_images), result)
         results[split] = result

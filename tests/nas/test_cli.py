@@ -52,7 +52,7 @@ def test_arch_show_reports_ofa_config_and_reference_counts(capsys: pytest.Captur
 
 def test_bad_input_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cases = [
-        (["arch", "sample", "--space", "mobilenet_v9"], "valid search spaces: ofa_mbv3, ofa_mbv3_small"),
+        (["arch", "sample", "--space", "mobilenet_v9"], "valid search spaces: nb201, ofa_mbv3, ofa_mbv3_small"),
         (["arch", "show", '{"ks": [3], "e": [3], "d": [2], "r": 128}'], "ks has 1 entries, expected 20"),
         (["arch", "show", "not-a-file.json"], "neither 'smallest', 'largest'"),
         (["train", "--data", "mnist", "--name", "x"], "valid data sets: cifar10, digits, imagefolder"),
@@ -116,6 +116,10 @@ def test_quickstart_and_eval_end_to_end_json(tmp_path: Path) -> None:
     for pick in search["picks"]:
         assert pick["measured_latency_ms"] > 0 and 0.0 <= pick["test_accuracy"] <= 1.0
         assert pick["predicted_latency_ms"] <= search["budgets"]["latency_ms"]
+    assert [e["name"] for e in search["exports"]] == [f"pick-{i}" for i in range(len(search["picks"]))]
+    for export in search["exports"]:  # each pick exported, parity-checked, with its card
+        folder = tmp_path / export["folder"]
+        assert {"model.safetensors", "model.onnx", "card.json", "card.md"} <= {p.name for p in folder.iterdir()}
 
     evaluated = run_nas("eval", "--supernet", str(supernet), "--arch", "smallest", "largest", "--json", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr

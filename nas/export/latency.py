@@ -1,0 +1,43 @@
+"""Latency of an exported subnet on this CPU at batch 1: PyTorch eager, and ONNX Runtime on the written
+``model.onnx`` itself (medians with warm-up and pinned threads, by :mod:`predictors.timing`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from nas.export.formats import ONNX_FILE, onnx_session
+from predictors.timing import CpuTimer, OnnxRuntimeTimer, Timing, cpu_name
+
+__all__ = ["measure_latency"]
+
+
+class _OnnxFileTimer(OnnxRuntimeTimer):
+    """ONNX Runtime timing of a written ``model.onnx`` (the module passed to :meth:`time` is not re-exported)."""
+
+    def __init__(self, path: Path, threads: int | None = None, **options: Any):
+        super().__init__(threads, **options)
+        self.path = path
+
+    def session(self, module: nn.Module, input_shape: tuple[int, ...]) -> Any:
+        return onnx_session(self.path, self.threads)
+
+
+def _timing(timing: Timing) -> dict[str, Any]:
+    return {"median_ms": round(timing.median_ms, 4), "iqr_ms": round(timing.iqr_ms, 4), "repeats": timing.repeats}
+
+
+def measure_latency(subnet: nn.Module, resolution: int, folder: Path, threads: int | None = None) -> dict[str, Any]:
+    """Batch-1 medians of ``subnet`` in eager PyTorch and, when ``folder`` holds ``model.onnx``, in ONNX Runtime."""
+    shape = (1, 3, resolution, resolution)
+    timer = CpuTimer(threads)
+    onnx_path = folder / ONNX_FILE
+    return {
+        "batch": 1,
+        "threads": timer.threads,
+        "cpu": cpu_name(),
+        "pytorch": _timing(timer.time(subnet, shape)),
+        "onnxruntime": _timing(_OnnxFileTimer(onnx_path, threads).time(subnet, shape)) if onnx_path.is_file() else None,
+    }

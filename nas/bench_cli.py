@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.bench import add_table_arguments, arch_format
 from nas.predictor_cli import action_adder
 from nas.search.samplers import SAMPLERS
 from search_spaces import ConfigError
@@ -27,29 +28,6 @@ def benchdata_path(*parts: str) -> str:
     from nas.bench.predictor import default_benchdata
 
     return str(default_benchdata().joinpath(*parts))
-
-
-def add_table_arguments(parser: argparse.ArgumentParser, table: str, metric: str | None) -> None:
-    """The flags that say which table to read and how its architectures are written."""
-    parser.add_argument("--table", default=table, help="CSV, JSONL or Parquet file, one architecture per row")
-    parser.add_argument(
-        "--arch-columns",
-        nargs="+",
-        default=["arch_str"],
-        help="columns that make up an architecture (one arch-string column with --arch-format)",
-    )
-    parser.add_argument(
-        "--arch-format",
-        default="nb201",
-        help="how the single arch column is written: nb201 (|op~0|+|op~0|op~1|+...), or none when the arch "
-        "columns are the choices themselves",
-    )
-    if metric is not None:
-        parser.add_argument("--metric", default=metric, help="metric column to optimize or predict")
-
-
-def arch_format(args: argparse.Namespace) -> str | None:
-    return None if args.arch_format in ("none", "") else args.arch_format
 
 
 def _out_dir(args: argparse.Namespace, action: str) -> Path:
@@ -119,7 +97,8 @@ def add_bench_commands(command: Any, emit: Any) -> None:
         "search",
         "regret (or hypervolume ratio) of search strategies over seeds and queries, vs exact random search",
     )
-    add_table_arguments(search, benchdata_path("nb201_cifar10.csv"), "cifar10_test_acc")
+    add_table_arguments(search, benchdata_path("nb201_cifar10.csv"), "CSV, JSONL or Parquet file, one arch per row")
+    search.add_argument("--metric", default="cifar10_test_acc", help="metric column to optimize")
     search.add_argument("--minimize", action="store_true", help="smaller metric values are better (e.g. a loss)")
     search.add_argument(
         "--strategies",

@@ -34,18 +34,14 @@ replaced only after the new export passed every check."""
 
 
 def _summary(card: dict[str, Any]) -> dict[str, Any]:
-    latency = card.get("latency") or {}
+    """The one-subnet report: the index-table row without rank and folder, plus where, which formats, how long."""
+    from nas.export.exporter import index_row
+
+    row = {k: v for k, v in index_row(0, card).items() if k not in ("rank", "folder")}
     return {
         "out": card["folder"],
-        "arch_key": card["arch_key"],
         "space": card["space"],
-        "resolution": card["input"]["shape"][-1],
-        "macs": card["macs"],
-        "params": card["params"],
-        "test_accuracy": card["accuracy"]["accuracy"],
-        "latency_pytorch_ms": (latency.get("pytorch") or {}).get("median_ms"),
-        "latency_onnxruntime_ms": (latency.get("onnxruntime") or {}).get("median_ms"),
-        "parity_max_abs_diff": max(card["parity"]["max_abs_diff"].values()),
+        **row,
         "formats": ", ".join(card["formats"]),
         "export_seconds": card["export_seconds"],
     }

@@ -12,6 +12,24 @@ from predictors.base import Predictor, register_predictor
 __all__ = ["GradientBoosting"]
 
 
+def booster_params(learning_rate: float, num_leaves: int, min_data_in_leaf: int, seed: int, threads: int) -> dict:
+    """LightGBM regression settings shared by the boosting predictors: small-data friendly, deterministic."""
+    return {
+        "objective": "regression",
+        "learning_rate": learning_rate,
+        "num_leaves": num_leaves,
+        "min_data_in_leaf": min_data_in_leaf,
+        "min_data_in_bin": 1,
+        "feature_fraction": 0.9,
+        "bagging_fraction": 0.9,
+        "bagging_freq": 1,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": threads,
+        "verbosity": -1,
+    }
+
+
 @register_predictor
 class GradientBoosting(Predictor):
     """LightGBM regression; leaf sizes shrink with the training set so 10 rows still give a model."""
@@ -36,20 +54,9 @@ class GradientBoosting(Predictor):
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
         import lightgbm
 
-        params = {
-            "objective": "regression",
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": max(1, min(20, len(x) // 10)),
-            "min_data_in_bin": 1,
-            "feature_fraction": 0.9,
-            "bagging_fraction": 0.9,
-            "bagging_freq": 1,
-            "seed": self.seed,
-            "deterministic": True,
-            "num_threads": self.threads,
-            "verbosity": -1,
-        }
+        params = booster_params(
+            self.learning_rate, self.num_leaves, max(1, min(20, len(x) // 10)), self.seed, self.threads
+        )
         dataset = lightgbm.Dataset(x, y, params={"min_data_in_bin": 1, "verbosity": -1})
         self.booster = lightgbm.train(params, dataset, num_boost_round=self.rounds)
 

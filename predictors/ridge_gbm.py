@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from predictors.base import Predictor, register_predictor
+from predictors.gbm import booster_params
 from search_spaces.errors import ConfigError
 
 __all__ = ["RIDGE_ALPHAS", "RidgeBoost", "count_columns"]
@@ -114,20 +115,7 @@ class RidgeBoost(Predictor):
         scale = part.std(axis=0)
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
         self.alpha_, self.intercept_, self.coef_ = _ridge_loo((part - self.mean_) / self.scale_, y, self.alphas)
-        params = {
-            "objective": "regression",
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf,
-            "min_data_in_bin": 1,
-            "feature_fraction": 0.9,
-            "bagging_fraction": 0.9,
-            "bagging_freq": 1,
-            "seed": self.seed,
-            "deterministic": True,
-            "num_threads": 1,
-            "verbosity": -1,
-        }
+        params = booster_params(self.learning_rate, self.num_leaves, self.min_data_in_leaf, self.seed, threads=1)
         data = lightgbm.Dataset(x, y, init_score=self._linear(x), params={"min_data_in_bin": 1, "verbosity": -1})
         self.booster = lightgbm.train(params, data, num_boost_round=self.rounds)
 

@@ -1,2 +1,34 @@
 """``nas bench``: search strategies, accuracy predictors and latency transfer measured on tabular NAS benchmarks
 (NAS-Bench-201 and any table of the same shape)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_table_arguments", "arch_format"]
+
+
+def add_table_arguments(parser: argparse.ArgumentParser, table: str, help_text: str) -> None:
+    """The flags that say which table to read and how its architectures are written."""
+    from search_spaces.table import ARCH_FORMATS
+
+    parser.add_argument("--table", default=table, help=help_text)
+    parser.add_argument(
+        "--arch-columns",
+        nargs="+",
+        default=["arch_str"],
+        metavar="COLUMN",
+        help="the column(s) forming an arch (one arch-string column with --arch-format)",
+    )
+    parser.add_argument(
+        "--arch-format",
+        default="nb201",
+        choices=[*ARCH_FORMATS, "none"],
+        help="parser of a one-column arch string (nb201: |op~0|+|op~0|op~1|+...); 'none': the arch columns are "
+        "the choices themselves",
+    )
+
+
+def arch_format(args: argparse.Namespace) -> str | None:
+    """The ``--arch-format`` value as ``read_arch_table`` takes it."""
+    return None if args.arch_format == "none" else args.arch_format

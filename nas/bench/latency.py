@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from nas.bench import add_table_arguments, arch_format
 from predictors.transfer import leave_one_out_transfer
 from search_spaces.atomic import atomic_write_bytes, atomic_write_text
 from search_spaces.errors import ConfigError, DataError
-from search_spaces.table import ARCH_FORMATS, ArchTable, read_arch_table, read_frame
+from search_spaces.table import ArchTable, read_arch_table, read_frame
 
 __all__ = [
     "DEFAULT_KS",
@@ -338,7 +339,6 @@ def write_latency_outputs(report: Mapping[str, Any], out_dir: str | Path) -> dic
 
 # ---------------------------------------------------------------------- CLI
 def _cmd_latency_transfer(args: Any) -> dict[str, Any]:
-    arch_format = None if args.arch_format == "none" else args.arch_format
     devices = args.devices
     if devices is None:
         frame = read_frame(args.table)
@@ -351,7 +351,7 @@ def _cmd_latency_transfer(args: Any) -> dict[str, Any]:
                 value=devices,
                 allowed=[str(c) for c in frame.columns],
             )
-    table = read_arch_table(args.table, args.arch_columns, devices, arch_format=arch_format)
+    table = read_arch_table(args.table, args.arch_columns, devices, arch_format=arch_format(args))
     report = latency_transfer(
         table, devices, ks=args.ks, seeds=args.seeds, features=args.features, hold_out=args.hold_out
     )
@@ -389,19 +389,10 @@ def add_latency_transfer_action(action: Callable[[str, str], Any], emit: Callabl
         "latencies and arch features; report mean/median Spearman per K and per device beside HELP's 0.932 at "
         "K=10. Writes latency_transfer.csv and latency_transfer.png to --out."
     )
-    parser.add_argument(
-        "--table",
-        default=str(default_benchdata() / "derived" / "nb201_latency_help.csv"),
-        help="CSV, JSONL or Parquet table with one <device>_ms column per device",
-    )
-    parser.add_argument(
-        "--arch-columns", nargs="+", default=["arch_str"], metavar="COLUMN", help="the column(s) forming an arch"
-    )
-    parser.add_argument(
-        "--arch-format",
-        default="nb201",
-        choices=[*ARCH_FORMATS, "none"],
-        help="parser of a one-column arch string; 'none': the arch columns are the choices themselves",
+    add_table_arguments(
+        parser,
+        str(default_benchdata() / "derived" / "nb201_latency_help.csv"),
+        "CSV, JSONL or Parquet table with one <device>_ms column per device",
     )
     parser.add_argument(
         "--devices", nargs="+", default=None, metavar="COLUMN", help="latency columns (default: every *_ms column)"

@@ -33,12 +33,13 @@ from typing import Any
 import numpy as np
 
 import predictors
+from nas.bench import add_table_arguments, arch_format
 from predictors.base import Predictor
 from predictors.metrics import kendall_tau, spearman
 from predictors.ridge_gbm import count_columns
 from search_spaces.atomic import atomic_write_bytes, atomic_write_text
 from search_spaces.errors import ConfigError, DataError
-from search_spaces.table import ARCH_FORMATS, ArchTable, read_arch_table, read_frame
+from search_spaces.table import ArchTable, read_arch_table, read_frame
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -365,7 +366,7 @@ def _none(value: str | None) -> str | None:
 
 def _cmd_predictor(args: Any) -> dict[str, Any]:
     began = time.perf_counter()
-    table = read_arch_table(args.table, args.arch_columns, [args.metric], arch_format=_none(args.arch_format))
+    table = read_arch_table(args.table, args.arch_columns, [args.metric], arch_format=arch_format(args))
     reference_file = _none(args.reference)
     reference = (
         None
@@ -411,16 +412,7 @@ def add_predictor_action(action: Callable[[str, str], Any], emit: Callable[[Any,
         "NAS-Bench-201 by default). Writes predictor_curve.csv and predictor_curve.png to --out. Progress lines "
         "go to stderr."
     )
-    parser.add_argument("--table", default=str(data / "nb201_cifar10.csv"), help="CSV, JSONL or Parquet table")
-    parser.add_argument(
-        "--arch-columns", nargs="+", default=["arch_str"], metavar="COLUMN", help="the column(s) forming an arch"
-    )
-    parser.add_argument(
-        "--arch-format",
-        default="nb201",
-        choices=[*ARCH_FORMATS, "none"],
-        help="parser of a one-column arch string; 'none': the arch columns are the choices themselves",
-    )
+    add_table_arguments(parser, str(data / "nb201_cifar10.csv"), "CSV, JSONL or Parquet table")
     parser.add_argument("--metric", default="cifar10_test_acc", help="metric column to predict")
     parser.add_argument(
         "--sizes", nargs="+", type=int, default=list(DEFAULT_SIZES), metavar="N", help="training-set sizes"

@@ -14,19 +14,16 @@ but not told yet is never proposed twice.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import rankdata
 
 from nas.search.pareto import selection_order
+from nas.search.samplers import ChildSampler
 from search_spaces import Arch, ConfigError, SearchSpace
 
 __all__ = ["ArchMatrix", "PredictorGuidedSampler"]
@@ -35,7 +32,7 @@ ArchMatrix = Callable[[Sequence[Arch]], np.ndarray]
 """archs -> one row per arch (objective values, NaN where not known cheaply; or budget violations, <= 0 fine)."""
 
 
-class PredictorGuidedSampler(BaseSampler):
+class PredictorGuidedSampler(ChildSampler):
     """Propose the archs a freshly fitted predictor ranks best among unseen candidates.
 
     Args:
@@ -83,41 +80,15 @@ class PredictorGuidedSampler(BaseSampler):
         self.initial, self.refit_every, self.candidates = max(2, initial), refit_every, candidates
         if not 0 <= explore < 1:
             raise ConfigError(f"explore={explore} must be in [0, 1)", field="explore", value=explore)
+        super().__init__(seed)
         self.predictor_kind, self.explore, self.seed = predictor, explore, seed
-        self._rng = random.Random(seed)
-        self._random = optuna.samplers.RandomSampler(seed=seed)
-        self._children: dict[int, dict[str, Any]] = {}
         self._queue: list[Arch] = []
         self._fitted_on = -1
         self._features: dict[Arch, list[float]] = {}
         self._trial_archs: dict[int, Arch] = {}
 
-    # ------------------------------------------------------------------ optuna's sampler interface
-    def reseed_rng(self) -> None:
-        self._rng.seed()
-        self._random.reseed_rng()
-
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict:
-        return {}
-
-    def sample_independent(
-        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
-    ) -> Any:
-        child = self._children.get(trial.number)
-        if child is None:
-            child = self.space.genes(self._propose(study), self._rng)
-            self._children[trial.number] = child
-        if isinstance(param_distribution, CategoricalDistribution) and child.get(param_name) in (
-            param_distribution.choices
-        ):
-            return child[param_name]
-        return self._random.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
-        self._children.pop(trial.number, None)
+    def _make_child(self, study: Study) -> dict[str, Any]:
+        return self.space.genes(self._propose(study), self._rng)
 
     # ------------------------------------------------------------------ proposals
     def _propose(self, study: Study) -> Arch:

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces import ConfigError, UnknownNameError
 
-__all__ = ["SAMPLERS", "RegularizedEvolutionSampler", "create_sampler"]
+__all__ = ["SAMPLERS", "ChildSampler", "RegularizedEvolutionSampler", "create_sampler"]
 
 SAMPLERS = ("nsga2", "tpe", "gp", "random", "evolution", "predictor")
 
@@ -55,18 +55,18 @@ def create_sampler(
     raise UnknownNameError("sampler", name, SAMPLERS)
 
 
-class RegularizedEvolutionSampler(BaseSampler):
-    """Aging evolution: the newest ``population`` finished trials form the population; a child mutates the best of
-    ``sample_size`` of them drawn at random. Feasible trials beat infeasible ones, which rank by total violation.
+class ChildSampler(BaseSampler):
+    """Base of samplers that decide a whole child (every parameter) when a trial asks for its first parameter,
+    then answer each ``suggest_*`` from it; a parameter the child lacks is drawn at random."""
 
-    Until ``population`` trials have finished, trials are random.
-    """
-
-    def __init__(self, population: int = 50, sample_size: int = 10, mutation_rate: float = 0.1, seed: int = 0):
-        self.population, self.sample_size, self.mutation_rate = population, sample_size, mutation_rate
+    def __init__(self, seed: int):
         self._rng = random.Random(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._children: dict[int, dict[str, Any]] = {}
+
+    def _make_child(self, study: Study) -> dict[str, Any]:
+        """The next child's parameter values (may be empty: all random)."""
+        raise NotImplementedError
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -92,6 +92,18 @@ class RegularizedEvolutionSampler(BaseSampler):
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         self._children.pop(trial.number, None)
+
+
+class RegularizedEvolutionSampler(ChildSampler):
+    """Aging evolution: the newest ``population`` finished trials form the population; a child mutates the best of
+    ``sample_size`` of them drawn at random. Feasible trials beat infeasible ones, which rank by total violation.
+
+    Until ``population`` trials have finished, trials are random.
+    """
+
+    def __init__(self, population: int = 50, sample_size: int = 10, mutation_rate: float = 0.1, seed: int = 0):
+        super().__init__(seed)
+        self.population, self.sample_size, self.mutation_rate = population, sample_size, mutation_rate
 
     def _make_child(self, study: Study) -> dict[str, Any]:
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

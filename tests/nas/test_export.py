@@ -253,7 +253,8 @@ def test_finetune_trains_then_checks_against_the_tuned_subnet(
     )
     assert card["finetune"]["steps"] == 4 and np.isfinite(card["finetune"]["final_loss"])
     assert card["parity"]["reference"].startswith("fine-tuned") and card["parity"]["max_abs_diff"]["pytorch"] <= 1e-6
-    assert card["accuracy"]["accuracy"] != card["accuracy"]["before_finetune"]["accuracy"]
+    # both accuracies are on the card (on an untrained supernet they may well be equal)
+    assert 0 <= card["accuracy"]["before_finetune"]["accuracy"] <= 1 and 0 <= card["accuracy"]["accuracy"] <= 1
     tuned, untuned = load_subnet(tmp_path / "tuned"), nas.load_supernet(supernet_path).extract(card_arch(card))
     assert not torch.equal(tuned.classifier.weight, untuned.classifier.weight)
 

@@ -43,7 +43,7 @@ class PredictorGuidedSampler(ChildSampler):
         pool: every arch of an enumerable space (a table); candidates are then drawn from it.
         initial: random trials before the first fit.
         refit_every: proposals made per fit.
-        candidates: candidates scored per fit when there is no pool.
+        candidates: candidates scored per fit (a pool with fewer unseen archs is scored whole).
         predictor: predictor kind (``predictors.predictor_kinds()``).
         explore: share of each batch of proposals drawn at random from the candidates (a tree model cannot
             rank what lies beyond the trials it was fitted on).

@@ -7,6 +7,8 @@ import random
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from search_spaces import DataError, InvalidArchError, get_space
 from search_spaces.nb201 import OPS, format_arch_str, live_edges, parse_arch_str
@@ -123,3 +125,18 @@ def test_join_adds_columns_and_refuses_missing_archs(tmp_path):
     assert joined.column("ms").tolist() == [3.0]
     with pytest.raises(DataError, match="has no row for 1 archs"):
         latency.join(accuracy)
+
+
+@given(st.tuples(*[st.sampled_from(OPS)] * 6))
+def test_every_nb201_cell_round_trips_through_its_string(ops):
+    space = get_space("nb201")
+    arch = space.validate(dict(zip([d.label for d in space.decisions()], ops)))
+    assert parse_arch_str(format_arch_str(arch)) == arch
+
+
+@given(st.text(alphabet="|+~_0123noecvkiplsa", max_size=60))
+def test_arbitrary_arch_strings_fail_only_with_a_typed_error(text):
+    try:
+        parse_arch_str(text)
+    except InvalidArchError as error:
+        assert error.field == "arch_str"

@@ -8,6 +8,7 @@ budget violation per budget with ``trial.set_constraint`` (feasible when every v
 from __future__ import annotations
 
 import random
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,9 +65,9 @@ class ChildSampler(BaseSampler):
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._children: dict[int, dict[str, Any]] = {}
 
+    @abstractmethod
     def _make_child(self, study: Study) -> dict[str, Any]:
         """The next child's parameter values (may be empty: all random)."""
-        raise NotImplementedError
 
     def reseed_rng(self) -> None:
         self._rng.seed()

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["add_table_arguments", "arch_format"]
+__all__ = ["add_table_arguments", "arch_format", "rows_csv"]
 
 
 def add_table_arguments(parser: argparse.ArgumentParser, table: str, help_text: str) -> None:
@@ -32,3 +34,10 @@ def add_table_arguments(parser: argparse.ArgumentParser, table: str, help_text: 
 def arch_format(args: argparse.Namespace) -> str | None:
     """The ``--arch-format`` value as ``read_arch_table`` takes it."""
     return None if args.arch_format == "none" else args.arch_format
+
+
+def rows_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """CSV text of result rows: ``columns`` (default: every key, in first-seen order), empty cells for None."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows), columns=list(columns) if columns else None).to_csv(index=False)

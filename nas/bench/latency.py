@@ -21,7 +21,6 @@ At K = 5 the transfer scales the single most proportional source device, so feat
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.bench import add_table_arguments, arch_format
+from nas.bench import add_table_arguments, arch_format, rows_csv
 from predictors.transfer import leave_one_out_transfer
 from search_spaces.atomic import atomic_write_bytes, atomic_write_text
 from search_spaces.errors import ConfigError, DataError
@@ -285,15 +284,6 @@ def _check_report(report: Any) -> None:
         raise ConfigError("report must be the dict that latency_transfer returns", field="report")
 
 
-def _csv_text(per_column: Sequence[Mapping[str, Any]]) -> str:
-    fields = ["column", "k", "spearman", "spearman_std", "kendall_tau", "mape"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(per_column)
-    return buffer.getvalue()
-
-
 def _png(report: Mapping[str, Any]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -325,6 +315,9 @@ def _png(report: Mapping[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+CSV_COLUMNS = ("column", "k", "spearman", "spearman_std", "kendall_tau", "mape")
+
+
 def write_latency_outputs(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``latency_transfer.csv`` (column, k, Spearman mean and std over seeds, Kendall tau, MAPE) and
     ``latency_transfer.png`` (mean and median Spearman vs K, each device's line, HELP's 0.932 at K = 10) atomically
@@ -332,7 +325,10 @@ def write_latency_outputs(report: Mapping[str, Any], out_dir: str | Path) -> dic
     _check_report(report)
     folder = Path(out_dir)
     return {
-        "csv": atomic_write_text(folder / "latency_transfer.csv", _csv_text(report["per_column"])),
+        "csv": atomic_write_text(
+            folder / "latency_transfer.csv",
+            rows_csv(report["per_column"], CSV_COLUMNS),
+        ),
         "png": atomic_write_bytes(folder / "latency_transfer.png", _png(report)),
     }
 

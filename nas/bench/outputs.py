@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from nas.bench import rows_csv
 from nas.bench.search import BenchRun, checkpoint_rows, summary_rows
 from search_spaces.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -16,14 +17,12 @@ __all__ = ["write_search_outputs"]
 def write_search_outputs(run: BenchRun, out_dir: str | Path, settings: dict[str, Any]) -> dict[str, Any]:
     """Write ``curves.csv``, ``checkpoints.csv``, ``summary.json`` and ``regret.png`` (or ``hypervolume.png``);
     returns the summary."""
-    import pandas as pd
-
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     problem = run.problem
     checkpoints = checkpoint_rows(run)
-    atomic_write_text(folder / "curves.csv", pd.DataFrame(summary_rows(run)).to_csv(index=False))
-    atomic_write_text(folder / "checkpoints.csv", pd.DataFrame(checkpoints).to_csv(index=False))
+    atomic_write_text(folder / "curves.csv", rows_csv(summary_rows(run)))
+    atomic_write_text(folder / "checkpoints.csv", rows_csv(checkpoints))
     plot = folder / ("hypervolume.png" if problem.two_objectives else "regret.png")
     atomic_write_bytes(plot, _plot(run))
     summary: dict[str, Any] = {

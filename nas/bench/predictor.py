@@ -20,7 +20,6 @@ Hyper-parameters were chosen on seeds 100-109, never on the seeds 0.. that the c
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import predictors
-from nas.bench import add_table_arguments, arch_format
+from nas.bench import add_table_arguments, arch_format, rows_csv
 from predictors.base import Predictor
 from predictors.metrics import kendall_tau, spearman
 from predictors.ridge_gbm import count_columns
@@ -303,18 +302,6 @@ def read_reference_curve(
 
 
 # ---------------------------------------------------------------------- files
-def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(key for key in row if key not in columns)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in columns})
-    return buffer.getvalue()
-
-
 def _png(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -354,7 +341,7 @@ def write_predictor_outputs(rows: Sequence[Mapping[str, Any]], out_dir: str | Pa
         raise ConfigError("rows must be the non-empty list that predictor_curve returns", field="rows")
     folder = Path(out_dir)
     return {
-        "csv": atomic_write_text(folder / "predictor_curve.csv", _csv_text(rows)),
+        "csv": atomic_write_text(folder / "predictor_curve.csv", rows_csv(rows)),
         "png": atomic_write_bytes(folder / "predictor_curve.png", _png(rows, title)),
     }
 

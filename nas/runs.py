@@ -8,6 +8,7 @@ import platform
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,10 @@ def create_run_dir(
     return run_dir
 
 
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages that decide a run's numbers."""
+def package_versions(extra: Sequence[str] = ()) -> dict[str, str | None]:
+    """Installed versions of the packages that decide a run's numbers, and of ``extra`` ones."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for package in _PACKAGES:
+    for package in (*_PACKAGES, *extra):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

@@ -3,7 +3,6 @@ exported subnet's files."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,7 @@ _EXPORT_PACKAGES = ("onnx", "onnxruntime", "onnxscript", "safetensors")
 
 def export_versions() -> dict[str, str | None]:
     """The run's package versions (:func:`nas.runs.package_versions`) plus the exporters' and runtimes'."""
-    versions = package_versions()
-    for package in _EXPORT_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
+    return package_versions(_EXPORT_PACKAGES)
 
 
 def describe_files(folder: Path, names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from search_spaces import Arch, InvalidArchError, SearchSpace
+from search_spaces import Arch, InvalidArchError, SearchSpace, safe_json
 
 __all__ = ["parse_arch"]
 
 _NAMED = ("smallest", "largest")
+_OFA_KEYS = frozenset({"ks", "e", "d"})  # any of them: OFA's format (which then names what is missing)
 
 
 def parse_arch(text: str, space: SearchSpace) -> Arch:
@@ -31,9 +31,9 @@ def parse_arch(text: str, space: SearchSpace) -> Arch:
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidArchError(f"cannot read arch file {path}: {exc}", field="arch", value=text) from None
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise InvalidArchError(f"arch is not valid JSON: {exc}", field="arch", value=text[:80]) from None
-    if isinstance(data, dict) and {"ks", "e", "d"} <= set(data) and hasattr(space, "from_ofa_config"):
+        data = safe_json.loads(stripped)
+    except ValueError as exc:
+        raise InvalidArchError(f"arch is {exc}", field="arch", value=text[:80]) from None
+    if isinstance(data, dict) and _OFA_KEYS & set(data) and hasattr(space, "from_ofa_config"):
         return space.from_ofa_config(data)
     return space.validate(data) if isinstance(data, dict) else Arch.from_json(data, space=space.name)

@@ -2,12 +2,14 @@
 
 ``parse_config(TrainConfig, mapping)`` checks every field against its type hint (int, float, str, bool,
 ``Literal[...]``, optional, lists and nested dataclasses) and raises :class:`ConfigError` naming the dotted path of
-the field, the value and what is allowed. YAML is parsed with ``yaml.safe_load``: configs are data, never code.
+the field, the value and what is allowed; a float must be finite. YAML is parsed with PyYAML's safe loader, which
+here also refuses repeated keys: configs are data, never code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -18,10 +20,28 @@ from typing import Any, Literal, TypeVar, Union
 import yaml
 
 from search_spaces import ConfigError
+from search_spaces.errors import short_repr
 
 __all__ = ["config_to_dict", "load_yaml", "parse_config"]
 
 T = TypeVar("T")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that repeats a key (plain PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {short_repr(key_node.value)}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -30,9 +50,13 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not source.is_file():
         raise ConfigError(f"config file {source} does not exist", field="config", value=str(source))
     try:
-        data = yaml.safe_load(source.read_text())
+        data = yaml.load(source.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {source} is not valid YAML: {exc}", field="config") from None
+        raise ConfigError(f"config file {source} is not valid YAML: {_yaml_problem(exc)}", field="config") from None
+    except RecursionError:
+        raise ConfigError(f"config file {source} is nested too deeply to read", field="config") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {source}: {exc.strerror or exc}", field="config") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -40,6 +64,15 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"config file {source} must hold a mapping of settings, got {type(data).__name__}", field="config"
         )
     return dict(data)
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """PyYAML's multi-line message as one line: the problem and where (line and column count from 1)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())[:300]
 
 
 def parse_config(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
@@ -54,7 +87,8 @@ def parse_config(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = [key for key in data if key not in fields]
     if unknown:
-        where = f"{path}.{unknown[0]}" if path else str(unknown[0])
+        key = str(unknown[0])[:60]
+        where = f"{path}.{key}" if path else key
         raise ConfigError(
             f"unknown config key {where!r}; allowed keys{' of ' + path if path else ''}: {', '.join(fields)}",
             field=where,
@@ -91,7 +125,7 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         allowed = typing.get_args(hint)
         if value not in allowed:
             raise ConfigError(
-                f"{path}={value!r} not in {{{', '.join(map(repr, allowed))}}}",
+                f"{path}={short_repr(value)} not in {{{', '.join(map(repr, allowed))}}}",
                 field=path,
                 value=value,
                 allowed=allowed,
@@ -109,19 +143,22 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}={value!r} must be true or false", field=path, value=value)
+            raise ConfigError(f"{path}={short_repr(value)} must be true or false", field=path, value=value)
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}={value!r} must be an integer", field=path, value=value)
+            raise ConfigError(f"{path}={short_repr(value)} must be an integer", field=path, value=value)
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}={value!r} must be a number", field=path, value=value)
-        return float(value)
+            raise ConfigError(f"{path}={short_repr(value)} must be a number", field=path, value=value)
+        number = float(value) if isinstance(value, float) or abs(value) < 2**1000 else math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{path}={short_repr(value)} must be a finite number", field=path, value=value)
+        return number
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{path}={value!r} must be a string", field=path, value=value)
+            raise ConfigError(f"{path}={short_repr(value)} must be a string", field=path, value=value)
         return value
     raise TypeError(f"unsupported config type {hint!r} at {path}")
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from search_spaces.errors import InvalidArchError
+from search_spaces import safe_json
+from search_spaces.errors import InvalidArchError, short_repr
 
 Choice = int | float | str
 
@@ -78,9 +79,9 @@ class Arch(Mapping[str, Choice]):
 
         if isinstance(text, str):
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidArchError(f"arch is not valid JSON: {exc}", field="arch", value=text[:80]) from None
+                data = safe_json.loads(text)
+            except ValueError as exc:
+                raise InvalidArchError(f"arch is {exc}", field="arch", value=text[:80]) from None
         else:
             data = text
         if not isinstance(data, Mapping):
@@ -95,7 +96,7 @@ class Arch(Mapping[str, Choice]):
             raise InvalidArchError("arch has no 'space' key and no space was given", field="space")
         if space is not None and named != space:
             raise InvalidArchError(
-                f"space={named!r} does not match the expected space {space!r}", field="space", value=named
+                f"space={short_repr(named)} does not match the expected space {space!r}", field="space", value=named
             )
         return get_space(str(named)).validate(data)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from search_spaces.arch import Arch, Choice
-from search_spaces.errors import InvalidArchError, describe_choices
+from search_spaces.errors import InvalidArchError, describe_choices, short_repr
 
-__all__ = ["Decision", "SearchSpace", "TrialLike"]
+__all__ = ["Decision", "SearchSpace", "StagedSpace", "TrialLike"]
 
 _META_KEYS = frozenset({"space"})
 
@@ -85,13 +85,13 @@ class SearchSpace(ABC):
         space_name = values.get("space", self.name)
         if space_name != self.name:
             raise InvalidArchError(
-                f"space={space_name!r} but this is space {self.name!r}", field="space", value=space_name
+                f"space={short_repr(space_name)} but this is space {self.name!r}", field="space", value=space_name
             )
         by_label = {d.label: d for d in self.decisions()}
         unknown = [k for k in values if k not in by_label and k not in _META_KEYS]
         if unknown:
             raise InvalidArchError(
-                f"unknown field {unknown[0]!r} for space {self.name!r}; fields look like "
+                f"unknown field {short_repr(unknown[0])} for space {self.name!r}; fields look like "
                 f"{', '.join(list(by_label)[:4])}, ...",
                 field=str(unknown[0]),
                 value=values[unknown[0]],
@@ -118,7 +118,7 @@ class SearchSpace(ABC):
         field = field or decision.label
         if not _same_type(value, decision.choices[0]):
             raise InvalidArchError(
-                f"{field}={value!r} has type {type(value).__name__}; expected one of "
+                f"{field}={short_repr(value)} has type {type(value).__name__}; expected one of "
                 f"{describe_choices(decision.choices)}",
                 field=field,
                 value=value,
@@ -128,7 +128,7 @@ class SearchSpace(ABC):
             value = int(value)
         if value not in decision.choices:
             raise InvalidArchError(
-                f"{field}={value!r} not in {describe_choices(decision.choices)}",
+                f"{field}={short_repr(value)} not in {describe_choices(decision.choices)}",
                 field=field,
                 value=value,
                 allowed=decision.choices,
@@ -197,3 +197,23 @@ class SearchSpace(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, decisions={len(self.decisions())})"
+
+
+class StagedSpace(SearchSpace):
+    """A space of stages of blocks: per stage a depth, per block some choices; one label scheme for them all."""
+
+    depths: tuple[int, ...]
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths)
+
+    @staticmethod
+    def depth_label(stage: int) -> str:
+        """Label of a stage's depth; stages count from 1."""
+        return f"s{stage}_depth"
+
+    @staticmethod
+    def block_label(stage: int, block: int, what: str) -> str:
+        """Label of a block's choice ``what`` (``kernel``, ``expand``, ``width``); stages and blocks count from 1."""
+        return f"s{stage}_b{block}_{what}"

@@ -8,6 +8,7 @@ and what is allowed, so the CLI can print it as is and exit with code 2.
 from __future__ import annotations
 
 import itertools
+import reprlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "NasError",
     "UnknownNameError",
     "describe_choices",
+    "short_repr",
 ]
 
 
@@ -69,3 +71,16 @@ def describe_choices(choices: Iterable[Any]) -> str:
         if len(steps) == 1:
             return f"{{{values[0]}, {values[1]}, ..., {values[-1]}}}"
     return "{" + ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values) + "}"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 3
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` for an error message, cut short: a hostile value (a megabyte string, a 5,000-digit number, a list
+    of a billion aliased items from YAML) must not make the message itself huge or slow."""
+    return _SHORT.repr(value)

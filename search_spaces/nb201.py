@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from search_spaces.arch import Arch
 from search_spaces.base import Decision, SearchSpace
-from search_spaces.errors import InvalidArchError, describe_choices
+from search_spaces.errors import InvalidArchError, describe_choices, short_repr
 from search_spaces.registry import register_space
 
 __all__ = ["EDGES", "OPS", "Nb201Space", "format_arch_str", "live_edges", "parse_arch_str"]
@@ -84,7 +84,7 @@ def parse_arch_str(text: str, space: SearchSpace | None = None) -> Arch:
     nodes = text.strip().split("+")
     if len(nodes) != 3:
         raise InvalidArchError(
-            f"arch_str {text!r} has {len(nodes)} '+'-separated nodes; expected 3 like "
+            f"arch_str {short_repr(text)} has {len(nodes)} '+'-separated nodes; expected 3 like "
             "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|",
             field="arch_str",
             value=text,
@@ -95,7 +95,7 @@ def parse_arch_str(text: str, space: SearchSpace | None = None) -> Arch:
         tokens = match.group(1).split("|") if match else []
         if len(tokens) != node:
             raise InvalidArchError(
-                f"arch_str {text!r}: node {node} is {part!r}; expected {node} '|op~i|' inputs",
+                f"arch_str {short_repr(text)}: node {node} is {short_repr(part)}; expected {node} '|op~i|' inputs",
                 field="arch_str",
                 value=text,
             )
@@ -103,7 +103,8 @@ def parse_arch_str(text: str, space: SearchSpace | None = None) -> Arch:
             op, _, index = token.partition("~")
             if index != str(source) or op not in OPS:
                 raise InvalidArchError(
-                    f"arch_str {text!r}: {token!r} should be op~{source} with op one of {describe_choices(OPS)}",
+                    f"arch_str {short_repr(text)}: {short_repr(token)} should be op~{source} with op one of "
+                    f"{describe_choices(OPS)}",
                     field="arch_str",
                     value=token,
                     allowed=OPS,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from search_spaces.arch import Arch
-from search_spaces.base import Decision, SearchSpace
-from search_spaces.errors import InvalidArchError, describe_choices
+from search_spaces.base import Decision, StagedSpace
+from search_spaces.errors import InvalidArchError, describe_choices, short_repr
 from search_spaces.registry import register_space
 
 __all__ = ["MobileNetV3Space", "StageSpec", "make_divisible"]
@@ -50,7 +50,7 @@ _OFA_STAGES = (
 
 
 @dataclass(frozen=True, repr=False)
-class MobileNetV3Space(SearchSpace):
+class MobileNetV3Space(StagedSpace):
     """An elastic MobileNetV3 space: resolution, then per stage a depth and per block a kernel and expand ratio."""
 
     name: str
@@ -65,22 +65,8 @@ class MobileNetV3Space(SearchSpace):
     final_expand_width: int = 960
     last_channel: int = 1280
 
-    @property
-    def max_depth(self) -> int:
-        return max(self.depths)
-
     def decisions(self) -> tuple[Decision, ...]:
         return _decisions(self)
-
-    @staticmethod
-    def depth_label(stage: int) -> str:
-        """Label of a stage's depth; stages count from 1."""
-        return f"s{stage}_depth"
-
-    @staticmethod
-    def block_label(stage: int, block: int, what: str) -> str:
-        """Label of a block's ``kernel`` or ``expand``; stages and blocks count from 1."""
-        return f"s{stage}_b{block}_{what}"
 
     # ------------------------------------------------------------------ OFA's config format
     def to_ofa_config(self, arch: Arch) -> dict[str, Any]:
@@ -111,7 +97,7 @@ class MobileNetV3Space(SearchSpace):
         for key in config:
             if key not in _OFA_KEYS and key not in extra_keys:
                 raise InvalidArchError(
-                    f"unknown field {key!r} in OFA config; allowed: {', '.join(_OFA_KEYS)}",
+                    f"unknown field {short_repr(key)} in OFA config; allowed: {', '.join(_OFA_KEYS)}",
                     field=str(key),
                     value=config[key],
                     allowed=_OFA_KEYS,
@@ -148,7 +134,7 @@ def _int_list(config: Mapping[str, Any], key: str, length: int, allowed: tuple[i
     for index, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
             raise InvalidArchError(
-                f"{key}[{index}]={value!r} not in {describe_choices(allowed)}",
+                f"{key}[{index}]={short_repr(value)} not in {describe_choices(allowed)}",
                 field=f"{key}[{index}]",
                 value=value,
                 allowed=allowed,

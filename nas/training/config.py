@@ -7,11 +7,24 @@ progressive shrinking is a list of phases that widen the allowed kernel sizes, d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from search_spaces import ConfigError
+from search_spaces.errors import short_repr
+
+MAX_SEED = 2**32 - 1
+
+
+def _require(ok: bool, field: str, value: Any, rule: str) -> None:
+    """Raise a ConfigError naming ``field``, its value and the ``rule`` it breaks, unless ``ok``.
+
+    Conditions are written so that NaN fails them (``not x > 0``), for configs built in code rather than parsed."""
+    if not ok:
+        raise ConfigError(f"{field}={short_repr(value)} must be {rule}", field=field, value=value, allowed=rule)
+
 
 __all__ = [
+    "MAX_SEED",
     "DataConfig",
     "OptimConfig",
     "PhaseConfig",
@@ -34,6 +47,17 @@ class DataConfig:
     augment_shift: int = 2  # random translation in pixels at training time; 0 turns it off
     limit_train: int = 0  # use only the first N training images (0: all); for smoke tests and quick trials
 
+    def __post_init__(self) -> None:
+        _require(1 <= self.resolution <= 4096, "data.resolution", self.resolution, "in 1..4096")
+        _require(0 <= self.seed <= MAX_SEED, "data.seed", self.seed, f"in 0..{MAX_SEED}")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"data.{name}", value, "in [0, 1)")
+        total = self.val_fraction + self.test_fraction
+        _require(total < 1, "data.test_fraction", self.test_fraction, f"< {1 - self.val_fraction:g} (1 - val_fraction)")
+        _require(0 <= self.augment_shift <= 64, "data.augment_shift", self.augment_shift, "in 0..64 pixels")
+        _require(self.limit_train >= 0, "data.limit_train", self.limit_train, ">= 0 (0: all images)")
+
 
 @dataclass
 class OptimConfig:
@@ -49,13 +73,12 @@ class OptimConfig:
     grad_clip: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise ConfigError(f"optim.lr={self.lr} must be > 0", field="optim.lr", value=self.lr)
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(
-                f"optim.label_smoothing={self.label_smoothing} must be in [0, 1)",
-                field="optim.label_smoothing",
-            )
+        _require(self.lr > 0, "optim.lr", self.lr, "> 0")
+        _require(0 <= self.label_smoothing < 1, "optim.label_smoothing", self.label_smoothing, "in [0, 1)")
+        _require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "in [0, 1)")
+        for name in ("weight_decay", "warmup_epochs", "min_lr", "grad_clip"):
+            value = getattr(self, name)
+            _require(value >= 0, f"optim.{name}", value, ">= 0")
 
 
 @dataclass
@@ -80,10 +103,10 @@ class PhaseConfig:
     sort_channels: bool = False  # reorder channels by importance when the phase starts
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"phase {self.name!r}: epochs={self.epochs} must be >= 1", field="epochs")
-        if self.random_subnets < 0:
-            raise ConfigError(f"phase {self.name!r}: random_subnets must be >= 0", field="random_subnets")
+        where = f"phase {short_repr(self.name)}: "
+        _require(1 <= self.epochs <= 100_000, where + "epochs", self.epochs, "in 1..100000")
+        _require(0 <= self.random_subnets <= 64, where + "random_subnets", self.random_subnets, "in 0..64")
+        _require(self.lr_scale > 0, where + "lr_scale", self.lr_scale, "> 0")
 
 
 @dataclass
@@ -108,16 +131,15 @@ class TrainConfig:
     student_label_weight: float = 0.5  # students' loss = (1 - w) * distillation + w * label cross-entropy
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size} must be >= 1", field="batch_size")
+        _require(1 <= self.batch_size <= 65536, "batch_size", self.batch_size, "in 1..65536")
         if not self.phases:
             raise ConfigError("phases must list at least one phase", field="phases")
-        if not 0.0 <= self.student_label_weight <= 1.0:
-            raise ConfigError(
-                f"student_label_weight={self.student_label_weight} must be in [0, 1]", field="student_label_weight"
-            )
-        if self.checkpoint_every < 1:
-            raise ConfigError(f"checkpoint_every={self.checkpoint_every} must be >= 1", field="checkpoint_every")
+        _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"in 0..{MAX_SEED}")
+        _require(0 <= self.threads <= 1024, "threads", self.threads, "in 0..1024 (0: torch's default)")
+        _require(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, ">= 1")
+        _require(self.calibration_images >= 1, "calibration_images", self.calibration_images, ">= 1")
+        _require(self.kd_temperature > 0, "kd_temperature", self.kd_temperature, "> 0")
+        _require(0 <= self.student_label_weight <= 1, "student_label_weight", self.student_label_weight, "in [0, 1]")
 
     @property
     def total_epochs(self) -> int:

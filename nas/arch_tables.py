@@ -6,7 +6,6 @@ A table has one column per arch label (the space's vocabulary; absent blocks are
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -19,7 +18,8 @@ from torch import nn
 from nas.data import DataSplits
 from nas.io import atomic_write_bytes
 from nas.training.evaluation import EvalCache, evaluate_splits
-from search_spaces import Arch, ConfigError, DataError, NasError, SearchSpace
+from search_spaces import Arch, ConfigError, DataError, NasError, SearchSpace, safe_json
+from search_spaces.errors import short_repr
 
 __all__ = ["build_accuracy_table", "metric_column", "read_arch_table", "write_table"]
 
@@ -127,13 +127,15 @@ def metric_column(table: pd.DataFrame, column: str, source: str) -> pd.Series:
     """A numeric metric column; names the file, the column and the first bad row otherwise."""
     if column not in table.columns:
         numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
-        raise DataError(f"table {source} has no column {column!r}; numeric columns: {', '.join(map(str, numeric))}")
+        shown = ", ".join(map(str, numeric[:12])) + (f", ... ({len(numeric) - 12} more)" if len(numeric) > 12 else "")
+        raise DataError(f"table {source} has no column {short_repr(column)}; numeric columns: {shown}")
     values = pd.to_numeric(table[column], errors="coerce")
     bad = values.isna() | ~values.apply(lambda v: math.isfinite(v) if not pd.isna(v) else False)
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
         raise DataError(
-            f"table {source}, row {row + 2}, column {column!r}: {table[column].iloc[row]!r} is not a number"
+            f"table {source}, row {row + 2}, column {column!r}: {short_repr(_cell(table[column].iloc[row]))} is not "
+            "a number"
         )
     return values.astype(float)
 
@@ -150,11 +152,16 @@ def _int_cell(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value
+
+
 def _json_cell(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return safe_json.loads(value)
+        except ValueError:
             return value
     if hasattr(value, "tolist"):
         return value.tolist()

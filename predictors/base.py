@@ -18,7 +18,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from search_spaces.errors import CheckpointError, ConfigError, UnknownNameError
+from search_spaces import safe_json
+from search_spaces.atomic import recover_folder, replace_folder
+from search_spaces.errors import CheckpointError, ConfigError, UnknownNameError, short_repr
 
 __all__ = ["FORMAT_VERSION", "Predictor", "create_predictor", "load_predictor", "predictor_kinds", "register_predictor"]
 
@@ -98,18 +100,7 @@ class Predictor(ABC):
             }
             (staging / "predictor.json").write_text(json.dumps(meta))
             self._write_extra(staging)
-            retired = None
-            if target.exists():
-                retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-                os.replace(target, retired)
-            try:
-                os.replace(staging, target)
-            except OSError:
-                if retired is not None:  # put the previous predictor back
-                    os.replace(retired, target)
-                raise
-            if retired is not None:
-                shutil.rmtree(retired, ignore_errors=True)
+            replace_folder(staging, target)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise CheckpointError(f"cannot save predictor to {target}: {exc.strerror or exc}") from None
@@ -159,28 +150,41 @@ def load_predictor(folder: str | os.PathLike[str]) -> Predictor:
         UnknownNameError: a predictor kind this version does not know.
     """
     source = Path(folder)
+    recover_folder(source)  # a save killed between its two renames left the previous predictor beside it
     meta_path = source / "predictor.json"
     if not meta_path.is_file():
         raise CheckpointError(f"{source} is not a saved predictor (no predictor.json)")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
+        meta = safe_json.loads(meta_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{meta_path} is {exc.strerror if isinstance(exc, OSError) else exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != "nas-predictor":
-        raise CheckpointError(f"{meta_path} is not a predictor file (format={getattr(meta, 'get', dict)('format')!r})")
+        found = short_repr(meta.get("format") if isinstance(meta, dict) else type(meta).__name__)
+        raise CheckpointError(f"{meta_path} is not a predictor file (format={found})")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{meta_path} has format_version={meta.get('format_version')!r}; this version reads {FORMAT_VERSION}"
+            f"{meta_path} has format_version={short_repr(meta.get('format_version'))}; this version reads "
+            f"{FORMAT_VERSION}"
         )
     kind = meta.get("kind")
-    if kind not in _KINDS:
-        raise UnknownNameError("predictor kind", kind, _KINDS)
-    predictor = _KINDS[kind](
-        feature_names=meta.get("feature_names"), target=meta.get("target", "metric"), seed=int(meta.get("seed", 0))
-    )
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise UnknownNameError("predictor kind", kind[:60] if isinstance(kind, str) else short_repr(kind), _KINDS)
+    names, target, seed = meta.get("feature_names"), meta.get("target", "metric"), meta.get("seed", 0)
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{meta_path}: feature_names must be a list of strings, got {short_repr(names)}")
+    if not isinstance(target, str) or type(seed) is not int or not 0 <= seed < 2**32:
+        raise CheckpointError(
+            f"{meta_path}: target must be a string and seed an integer in 0..2**32-1; got target="
+            f"{short_repr(target)}, seed={short_repr(seed)}"
+        )
+    if not isinstance(meta.get("settings"), dict):
+        raise CheckpointError(f"{meta_path}: settings must be an object, got {short_repr(meta.get('settings'))}")
+    predictor = _KINDS[kind](feature_names=names, target=target, seed=seed)
     try:
         predictor._restore(meta["settings"], source)
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise CheckpointError(f"{source} holds a malformed {kind} predictor: settings lack {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{source} holds a malformed {kind} predictor: {exc}") from None
     predictor.fitted = True
     return predictor

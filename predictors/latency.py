@@ -11,7 +11,6 @@ Tables are JSON files with a format name and version; loading checks both and na
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -22,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from search_spaces import safe_json
 from search_spaces.atomic import atomic_write_json
-from search_spaces.errors import CheckpointError, ConfigError, DataError
+from search_spaces.errors import CheckpointError, ConfigError, DataError, short_repr
 
 __all__ = ["TABLE_FORMAT", "TABLE_VERSION", "LatencyCorrection", "LatencyTable"]
 
@@ -125,37 +125,95 @@ class LatencyTable:
         """Read a table, checking its format, version and (if given) space."""
         source = Path(path)
         try:
-            payload = json.loads(source.read_text())
+            payload = safe_json.loads(source.read_bytes())
         except FileNotFoundError:
             raise DataError(f"latency table {source} does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"latency table {source} is not readable JSON: {exc}") from None
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise CheckpointError(f"latency table {source} is not readable JSON: {reason}") from None
         if not isinstance(payload, Mapping) or payload.get("format") != TABLE_FORMAT:
             raise CheckpointError(f"{source} is not a latency table (format must be {TABLE_FORMAT!r})")
         if payload.get("version") != TABLE_VERSION:
             raise CheckpointError(
-                f"latency table {source} has version {payload.get('version')!r}; this release reads {TABLE_VERSION}"
+                f"latency table {source} has version {short_repr(payload.get('version'))}; this release reads "
+                f"{TABLE_VERSION}"
             )
         if space is not None and payload.get("space") != space:
-            raise CheckpointError(f"latency table {source} is for space {payload.get('space')!r}, not {space!r}")
+            raise CheckpointError(
+                f"latency table {source} is for space {short_repr(payload.get('space'))}, not {space!r}"
+            )
         try:
+            entries = payload["entries"]
+            if not isinstance(entries, Mapping):
+                raise ValueError(f"entries must be an object of parts, got {type(entries).__name__}")
+            correction = payload.get("correction")
             table = cls(
-                space=str(payload["space"]),
-                device=str(payload["device"]),
-                batch=int(payload["batch"]),
-                num_classes=int(payload["num_classes"]),
-                machine=dict(payload.get("machine") or {}),
-                entries={str(k): _entry(k, v) for k, v in dict(payload["entries"]).items()},
-                correction=None if payload.get("correction") is None else LatencyCorrection(**payload["correction"]),
+                space=_text(payload, "space"),
+                device=_text(payload, "device"),
+                batch=_count(payload, "batch", 1),
+                num_classes=_count(payload, "num_classes", 1),
+                machine=_object(payload.get("machine") or {}, "machine"),
+                entries={str(k): _entry(k, v) for k, v in entries.items()},
+                correction=None if correction is None else _correction(correction),
                 created=str(payload.get("created", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise CheckpointError(f"latency table {source} is malformed: missing field {exc}") from None
+        except (TypeError, ValueError) as exc:
             raise CheckpointError(f"latency table {source} is malformed: {exc}") from None
         return table
 
 
-def _entry(key: str, value: Any) -> dict[str, float]:
-    median = float(value["median_ms"])
-    if not math.isfinite(median) or median < 0:
-        raise ValueError(f"entry {key!r} has median_ms={median}")
-    return {"median_ms": median, "iqr_ms": float(value.get("iqr_ms", 0.0)), "repeats": int(value.get("repeats", 0))}
+def _text(payload: Mapping[str, Any], name: str) -> str:
+    value = payload[name]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name}={short_repr(value)} must be a non-empty string")
+    return value
+
+
+def _count(payload: Mapping[str, Any], name: str, minimum: int) -> int:
+    value = payload[name]
+    if type(value) is not int or value < minimum:
+        raise ValueError(f"{name}={short_repr(value)} must be an integer >= {minimum}")
+    return value
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be an object, got {type(value).__name__}")
+    return dict(value)
+
+
+def _number(value: Any, name: str, minimum: float = -math.inf) -> float:
+    """A finite number >= ``minimum`` (not a bool or a numeric string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        bound = "" if minimum == -math.inf else f" >= {minimum:g}"
+        raise ValueError(f"{name}={short_repr(value)} must be a finite number{bound}")
+    return float(value)
+
+
+def _correction(value: Any) -> LatencyCorrection:
+    fields = _object(value, "correction")
+    names = ("scale", "offset_ms", "samples", "fit_mape")
+    missing = [name for name in names if name not in fields]
+    if missing or len(fields) != len(names):
+        raise ValueError(f"correction must hold exactly {', '.join(names)}; got {', '.join(map(str, fields))}")
+    scale = _number(fields["scale"], "correction.scale")
+    if not scale > 0:
+        raise ValueError(f"correction.scale={scale:g} must be > 0")
+    samples = fields["samples"]
+    if type(samples) is not int or samples < 0:
+        raise ValueError(f"correction.samples={short_repr(samples)} must be an integer >= 0")
+    offset = _number(fields["offset_ms"], "correction.offset_ms")
+    return LatencyCorrection(scale, offset, samples, _number(fields["fit_mape"], "correction.fit_mape", 0.0))
+
+
+def _entry(key: Any, value: Any) -> dict[str, float]:
+    entry = _object(value, f"entry {short_repr(key)}")
+    where = f"entry {short_repr(key)}: "
+    median = _number(entry.get("median_ms"), where + "median_ms", 0.0)
+    iqr = _number(entry.get("iqr_ms", 0.0), where + "iqr_ms", 0.0)
+    repeats = entry.get("repeats", 0)
+    if type(repeats) is not int or repeats < 0:
+        raise ValueError(f"{where}repeats={short_repr(repeats)} must be an integer >= 0")
+    return {"median_ms": median, "iqr_ms": iqr, "repeats": repeats}

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from predictors.base import Predictor, register_predictor
+from search_spaces.errors import short_repr
 
 __all__ = ["MLPEnsemble"]
 
@@ -112,17 +113,43 @@ class MLPEnsemble(Predictor):
         save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "weights.safetensors"))
 
     def _restore(self, settings: dict[str, Any], folder: Path) -> None:
-        self.members, self.hidden, self.steps = int(settings["members"]), list(settings["hidden"]), settings["steps"]
+        members, hidden = settings["members"], settings["hidden"]
+        if type(members) is not int or not isinstance(hidden, list) or any(type(h) is not int for h in hidden):
+            raise ValueError("members must be an integer and hidden a list of integers")
+        self.members, self.hidden, self.steps = members, list(hidden), settings["steps"]
         self.lr, self.weight_decay = settings["lr"], settings["weight_decay"]
-        self.x_mean, self.x_std = np.asarray(settings["x_mean"]), np.asarray(settings["x_std"])
+        self.x_mean, self.x_std = _finite_array(settings["x_mean"], "x_mean"), _finite_array(settings["x_std"], "x_std")
         self.y_mean, self.y_std = float(settings["y_mean"]), float(settings["y_std"])
+        inputs = len(self.x_mean)
+        if len(self.x_std) != inputs or np.any(self.x_std <= 0) or not (np.isfinite(self.y_mean) and self.y_std > 0):
+            raise ValueError("x_mean/x_std must have equal lengths, x_std and y_std be > 0 and y_mean be finite")
+        if self.feature_names is not None and len(self.feature_names) != inputs:
+            raise ValueError(f"x_mean has {inputs} entries but feature_names lists {len(self.feature_names)}")
         try:
             tensors = load_file(str(folder / "weights.safetensors"))
         except Exception as exc:  # safetensors raises several types for missing or corrupt files
             raise ValueError(f"weights.safetensors unreadable ({exc})") from None
-        model = _BatchedMLP(self.members, len(self.x_mean), self.hidden)
-        try:
-            model.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise ValueError(f"weights.safetensors does not fit the settings ({str(exc).splitlines()[0]})") from None
+        # the shapes the settings imply, compared before anything is allocated from them
+        widths = [inputs, *self.hidden, 1]
+        expected = {}
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+            expected[f"weights.{index}"] = (members, fan_in, fan_out)
+            expected[f"biases.{index}"] = (members, 1, fan_out)
+        found = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
+        if found != expected:
+            raise ValueError(f"weights.safetensors holds shapes {short_repr(found)}; the settings imply {expected}")
+        if not all(tensor.is_floating_point() and bool(torch.isfinite(tensor).all()) for tensor in tensors.values()):
+            raise ValueError("weights.safetensors holds non-float or non-finite weights")
+        model = _BatchedMLP(self.members, inputs, self.hidden)
+        model.load_state_dict(tensors)
         self.model = model.eval()
+
+
+def _finite_array(values: Any, name: str) -> np.ndarray:
+    """A 1-d float array of finite numbers from a JSON list."""
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{name} must be a list of numbers")
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} holds non-finite numbers")
+    return array

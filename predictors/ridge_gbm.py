@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from predictors.base import Predictor, register_predictor
-from predictors.gbm import booster_params
+from predictors.gbm import booster_params, safe_model_text
 from search_spaces.errors import ConfigError
 
 __all__ = ["RIDGE_ALPHAS", "RidgeBoost", "count_columns"]
@@ -162,7 +162,23 @@ class RidgeBoost(Predictor):
         self.alpha_, self.intercept_ = float(settings["alpha"]), float(settings["intercept"])
         self.coef_, self.mean_ = np.asarray(settings["coef"], float), np.asarray(settings["mean"], float)
         self.scale_ = np.asarray(settings["scale"], float)
+        if self.feature_names is not None and len(self.feature_names) != self.inputs_:
+            raise ValueError(f"inputs={self.inputs_} but feature_names lists {len(self.feature_names)}")
+        sizes = (len(self.coef_), len(self.mean_), len(self.scale_))
+        if (
+            len(set(sizes)) != 1
+            or sizes[0] != len(self.columns_)
+            or not all(0 <= c < self.inputs_ for c in self.columns_)
+        ):
+            raise ValueError(
+                f"linear part: {len(self.columns_)} columns of {self.inputs_} inputs but arrays of {sizes}"
+            )
+        if not all(np.all(np.isfinite(a)) for a in (self.coef_, self.mean_, self.scale_)) or np.any(self.scale_ <= 0):
+            raise ValueError("linear part holds non-finite coefficients or non-positive scales")
+        model, features = safe_model_text(settings["model"])
+        if features != self.inputs_:
+            raise ValueError(f"the LightGBM part reads {features} features, not the {self.inputs_} inputs")
         try:
-            self.booster = lightgbm.Booster(model_str=settings["model"])
+            self.booster = lightgbm.Booster(model_str=model)
         except lightgbm.basic.LightGBMError as exc:
             raise ValueError(f"LightGBM model text is malformed ({str(exc)[:200]})") from None

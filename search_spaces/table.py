@@ -19,7 +19,7 @@ import numpy as np
 
 from search_spaces.arch import Arch, Choice
 from search_spaces.base import Decision, SearchSpace
-from search_spaces.errors import DataError, InvalidArchError, UnknownNameError
+from search_spaces.errors import DataError, InvalidArchError, UnknownNameError, short_repr
 
 __all__ = ["ARCH_FORMATS", "ArchTable", "ColumnSpace", "read_arch_table", "read_frame"]
 
@@ -158,7 +158,7 @@ def read_arch_table(
     columns = list(arch_columns)
     for column in [*columns, *metric_columns]:
         if column not in frame.columns:
-            raise DataError(f"{file}: no column {column!r}; it has {', '.join(map(str, frame.columns))}")
+            raise DataError(f"{file}: no column {short_repr(column)}; it has {_names(frame.columns)}")
     if not columns:
         raise DataError(f"{file}: at least one architecture column is needed")
     if arch_format is not None:
@@ -195,19 +195,29 @@ def _column_archs(file: Path, frame: Any, columns: list[str], name: str) -> tupl
         missing = np.flatnonzero(values.isna().to_numpy())
         if missing.size:
             raise DataError(f"{file}, row {missing[0] + 1}, column {column!r}: empty architecture value")
-        items = [_plain(v) for v in values.tolist()]
+        items = [_plain(file, row, column, v) for row, v in enumerate(values.tolist(), start=1)]
         if len({type(v) for v in items}) > 1:
             raise DataError(f"{file}, column {column!r}: mixes numbers and text; an arch column holds one kind")
         declared.append((column, tuple(sorted(set(items)))))
     space = ColumnSpace(name=name, columns=tuple(declared))
     rows = zip(*(frame[c].tolist() for c in columns))
-    archs = [Arch(name, tuple((c, _plain(v)) for c, v in zip(columns, values))) for values in rows]
+    archs = [
+        Arch(name, tuple((c, _plain(file, row, c, v)) for c, v in zip(columns, values)))
+        for row, values in enumerate(rows, start=1)
+    ]
     return space, archs
 
 
-def _plain(value: Any) -> Choice:
-    """numpy scalars to Python ones; whole floats to int, so a column of 3.0, 5.0 reads as 3, 5."""
-    value = value.item() if hasattr(value, "item") else value
+def _plain(file: Path, row: int, column: str, value: Any) -> Choice:
+    """numpy scalars to Python ones; whole floats to int, so a column of 3.0, 5.0 reads as 3, 5. Anything but a
+    number or a string (a list cell of a Parquet or JSONL file, say) is a DataError naming the cell."""
+    if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+        value = value.item()
+    if not isinstance(value, (int, float, str)):  # bool is an int: a yes/no choice is fine
+        raise DataError(
+            f"{file}, row {row}, column {column!r}: {short_repr(value)} is not a number or a string; an architecture "
+            "column holds one choice per cell"
+        )
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -231,6 +241,18 @@ def _numeric(file: Path, values: Any, column: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(numbers))
     if bad.size:
         raw = values.iloc[bad[0]]
-        what = "empty" if pd.isna(raw) else f"{raw!r} is not a finite number"
+        what = "empty" if pd.isna(raw) else f"{short_repr(_scalar(raw))} is not a finite number"
         raise DataError(f"{file}, row {bad[0] + 1}, column {column!r}: {what}; metric columns must be numeric")
     return numbers
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value
+
+
+def _names(columns: Sequence[Any], shown: int = 12) -> str:
+    """Column names for a message: the first ``shown``, then how many more."""
+    names = [short_repr(str(name)).strip("'") for name in list(columns)[:shown]]
+    more = len(columns) - shown
+    return ", ".join(names) + (f", ... ({more} more)" if more > 0 else "")

@@ -3,7 +3,6 @@ Pareto front (``front.csv``) together with what the search predicted for it."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.archargs import parse_arch
-from search_spaces import Arch, CheckpointError, ConfigError, NasError, SearchSpace
+from search_spaces import Arch, CheckpointError, ConfigError, NasError, SearchSpace, safe_json
 
 __all__ = ["ArchChoice", "front_choices", "resolve_arch", "run_space"]
 
@@ -66,8 +65,8 @@ def run_space(run_dir: str | Path) -> str | None:
     latency table's space); None when the run does not say and its files are gone."""
     path = Path(run_dir) / "search_config.json"
     try:
-        config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        config = safe_json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return None
     if not isinstance(config, dict):
         return None

@@ -3,7 +3,6 @@ fixed, recorded reference point, and PNG plots; and reading them back for ``nas 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from nas.arch_tables import write_table
 from nas.search.objectives import Budget
 from nas.search.pareto import hypervolume, hypervolume_curve, pareto_mask
 from nas.search.plots import plot_front, plot_hypervolume
-from search_spaces import DataError
+from search_spaces import DataError, safe_json
 from search_spaces.atomic import atomic_write_json
 
 __all__ = ["read_report", "trials_frame", "write_results"]
@@ -97,8 +96,10 @@ def read_report(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     if not summary_path.is_file() or not front_path.is_file():
         raise DataError(f"{folder} has no search results (summary.json and front.csv); run `nas search` first")
     try:
-        summary = json.loads(summary_path.read_text())
+        summary = safe_json.loads(summary_path.read_bytes())
         front = pd.read_csv(front_path) if front_path.stat().st_size > 1 else pd.DataFrame()
-    except (json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{folder}: unreadable search results: {exc}") from None
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{folder}: unreadable search results: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(summary, dict):
+        raise DataError(f"{summary_path} must hold a JSON object, got {type(summary).__name__}")
     return summary, front

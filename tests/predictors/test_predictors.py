@@ -101,7 +101,7 @@ def test_failed_save_keeps_the_previous_predictor(kind: str, tmp_path: Path, mon
     real_replace = os.replace
 
     def fail_on_install(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-        installing_new = Path(target) == tmp_path / "p" and ".old-" not in Path(source).name
+        installing_new = Path(target) == tmp_path / "p" and not Path(source).name.endswith(".retired")
         if installing_new:  # the rename that installs the new files fails; renaming the old one back works
             raise OSError(28, "No space left on device")
         real_replace(source, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,20 @@ def load_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> d
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it holds pickled Python objects, which are refused for safety"
-        else:
-            reason = f"it is corrupt or not a torch file ({text[:200]})"
-        raise CheckpointError(f"cannot load {what} {source}: {reason}") from None
+        raise CheckpointError(f"cannot load {what} {source}: {_load_failure(exc)}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{what} {source} holds a {type(payload).__name__}, expected a dict")
     return payload
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line: a pickled object (named), or corruption."""
+    text = str(exc)
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    if named or "Unsupported global" in text:
+        what = f" ({named.group(1)})" if named else ""
+        return f"it holds pickled Python objects{what}, which are refused for safety (nothing in it was run)"
+    if "weights_only" in text or "WeightsUnpickler" in text:
+        return "it is corrupt or not a weights-only torch file (the safe loader cannot read it; nothing was run)"
+    first = text.splitlines()[0][:200] if text else type(exc).__name__
+    return f"it is corrupt or not a torch file ({first})"

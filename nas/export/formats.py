@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from nas.supernet.static import MobileNetV3Subnet
 from search_spaces import Arch, CheckpointError, ConfigError, MobileNetV3Space, NasError, UnknownNameError, get_space
-from search_spaces.atomic import atomic_write_text
+from search_spaces.atomic import atomic_write_text, recover_folder
 
 __all__ = [
     "ARCH_FILE",
@@ -69,6 +69,7 @@ def load_subnet(folder: str | os.PathLike[str]) -> MobileNetV3Subnet:
     from safetensors import safe_open
 
     source = Path(folder)
+    recover_folder(source)  # an --overwrite killed between its two renames left the previous export beside it
     arch_path, weights_path = source / ARCH_FILE, source / WEIGHTS_FILE
     for path in (arch_path, weights_path):
         if not path.is_file():
@@ -100,7 +101,7 @@ def load_subnet(folder: str | os.PathLike[str]) -> MobileNetV3Subnet:
         model = MobileNetV3Subnet(space, arch, num_classes, dropout, device="meta")
         model.load_state_dict(tensors, strict=True, assign=True)
     except (KeyError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{weights_path} does not fit {ARCH_FILE}: {str(exc).splitlines()[0][:300]}") from None
+        raise CheckpointError(f"{weights_path} does not fit {ARCH_FILE}: {' '.join(str(exc).split())[:300]}") from None
     return model.eval()
 
 

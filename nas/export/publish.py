@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from search_spaces import ConfigError, NasError
+from search_spaces.atomic import recover_folder, replace_folder
 
 __all__ = ["check_destination", "staged_folder"]
 
@@ -33,6 +34,7 @@ def check_destination(target: str | os.PathLike[str], overwrite: bool) -> Path:
 def staged_folder(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``target``; when the block succeeds, flush its files and rename it
     to ``target`` (replacing an existing folder only then, with ``overwrite``). On any error it is removed."""
+    recover_folder(target)
     path = check_destination(target, overwrite)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,17 +71,9 @@ def _flush(folder: Path) -> None:
 
 
 def _replace(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an existing ``target`` is moved aside first and deleted after."""
-    retired = None
+    """Rename ``staging`` to ``target``; an existing ``target`` is moved aside first and deleted after (a kill
+    between the two renames is undone by :func:`search_spaces.atomic.recover_folder` on the next read or write)."""
     try:
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.rmdir(retired)
-            os.rename(target, retired)
-        os.rename(staging, target)
+        replace_folder(staging, target)
     except OSError as exc:
-        if retired is not None and retired.exists() and not target.exists():
-            os.rename(retired, target)  # put the previous folder back
         raise NasError(f"cannot move the export into {target}: {exc.strerror or exc}") from None
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)

@@ -6,17 +6,23 @@ keeps a trial's operations in memory and appends them in one locked write when a
 is created), so the file always ends at a finished trial's last line.
 
 It assumes one driver writes the file (the search's design: one driver owns the study); readers such as
-``optuna-dashboard`` may open it at any time. A torn last line left by a killed process is cut off on opening.
+``optuna-dashboard`` may open it at any time. Every append ends with a study-creation or trial-finished line, so
+on opening the file is cut back to the last such line: whatever a killed process or a full disk left of an
+append (a torn line, or whole lines of a batch that did not reach its end) goes, and no half-recorded trial (some
+of its parameters, not all) is ever read back.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
+
+from search_spaces import NasError
 
 __all__ = ["TrialBatchedJournal"]
 
@@ -30,10 +36,13 @@ class TrialBatchedJournal(JournalFileBackend):
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        _cut_torn_tail(self.path)
-        super().__init__(str(self.path))
+        try:
+            _cut_torn_tail(self.path)
+            super().__init__(str(self.path))
+            self._written = _count_lines(self.path)
+        except OSError as exc:
+            raise NasError(f"cannot open the study journal {self.path}: {exc.strerror or exc}") from None
         self._pending: list[dict[str, Any]] = []
-        self._written = _count_lines(self.path)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         self._pending.extend(logs)
@@ -43,7 +52,10 @@ class TrialBatchedJournal(JournalFileBackend):
     def flush(self) -> None:
         """Append every held line in one locked, fsynced write."""
         if self._pending:
-            super().append_logs(self._pending)
+            try:
+                super().append_logs(self._pending)
+            except OSError as exc:  # a full disk or a read-only folder; a torn tail is cut on the next opening
+                raise NasError(f"cannot write the study journal {self.path}: {exc.strerror or exc}") from None
             self._written += len(self._pending)
             self._pending = []
 
@@ -54,14 +66,26 @@ class TrialBatchedJournal(JournalFileBackend):
 
 
 def _cut_torn_tail(path: Path) -> None:
-    """Drop a last line without its newline (a write cut short by a kill), keeping every whole line."""
+    """Cut the file back to the end of its last complete append (see the module docstring)."""
     if not path.is_file() or path.stat().st_size == 0:
         return
     with open(path, "rb+") as stream:
         data = stream.read()
-        if data.endswith(b"\n"):
-            return
-        stream.truncate(data.rfind(b"\n") + 1)
+        end = len(data) if data.endswith(b"\n") else data.rfind(b"\n") + 1
+        while end > 0:
+            start = data.rfind(b"\n", 0, end - 1) + 1
+            if _op_code(data[start:end]) in _FLUSH_ON:
+                break
+            end = start
+        if end < len(data):
+            stream.truncate(end)
+
+
+def _op_code(line: bytes) -> Any:
+    try:
+        return json.loads(line).get("op_code")
+    except (ValueError, AttributeError, RecursionError):
+        return None
 
 
 def _count_lines(path: Path) -> int:

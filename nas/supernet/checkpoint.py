@@ -7,16 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from nas.io import load_torch_file, save_torch_file
 from nas.supernet.registry import create_supernet, list_supernets
 from search_spaces import CheckpointError, NasError
+from search_spaces.errors import short_repr
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_supernet", "save_supernet", "supernet_payload"]
 
 FORMAT = "nas-supernet"
 FORMAT_VERSION = 1
+MAX_CLASSES = 100_000
 
 
 def supernet_payload(supernet: nn.Module) -> dict[str, Any]:
@@ -50,14 +53,22 @@ def supernet_from_payload(payload: dict[str, Any], source: str = "checkpoint") -
         raise CheckpointError(f"{source} is for supernet {name!r}; known supernets: {', '.join(list_supernets())}")
     options = payload.get("options", {})
     num_classes = payload.get("num_classes")
-    if not isinstance(options, dict) or not isinstance(num_classes, int):
-        raise CheckpointError(f"{source} has malformed num_classes/options")
+    if not isinstance(options, dict) or type(num_classes) is not int:
+        raise CheckpointError(
+            f"{source} has num_classes={short_repr(num_classes)} and options={short_repr(options)}; expected an "
+            "integer and a mapping"
+        )
+    if not 1 <= num_classes <= MAX_CLASSES:  # checked before building: a huge head would exhaust memory
+        raise CheckpointError(f"{source} has num_classes={num_classes}; allowed: 1..{MAX_CLASSES}")
     try:
         supernet = create_supernet(name, num_classes=num_classes, **options)
         supernet.load_state_dict(payload["state_dict"], strict=True)
-    except (KeyError, RuntimeError, TypeError, NasError) as exc:
-        first = str(exc).splitlines()[0][:300]
+    except (KeyError, RuntimeError, TypeError, ValueError, NasError) as exc:
+        first = " ".join(str(exc).split())[:300]
         raise CheckpointError(f"{source} does not match supernet {name!r}: {first}") from None
+    for key, tensor in supernet.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{source} holds non-finite weights (NaN or inf) in {key}; it is corrupt")
     return supernet
 
 

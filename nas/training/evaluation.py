@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nas.data import DataSplits
-from search_spaces import Arch, ConfigError
+from search_spaces import Arch, ConfigError, safe_json
 
 __all__ = ["EvalCache", "EvalResult", "calibrate_bn", "evaluate", "evaluate_splits", "file_digest", "resize"]
 
@@ -147,12 +148,13 @@ class EvalCache:
         self.path = Path(path)
         self.prefix = f"{checkpoint_digest[:16]}:{data_name}"
         self._entries: dict[str, EvalResult] = {}
+        self._writable = True
         if self.path.is_file():
-            for line in self.path.read_text().splitlines():
+            for line in self.path.read_bytes().splitlines():
                 try:
-                    record = json.loads(line)
-                    self._entries[record["key"]] = EvalResult(**record["result"])
-                except (json.JSONDecodeError, KeyError, TypeError):
+                    record = safe_json.loads(line)
+                    self._entries[str(record["key"])] = EvalResult(**record["result"])
+                except (ValueError, KeyError, TypeError):
                     continue
 
     def key(self, arch: Arch, split: str, calibration_images: int) -> str:
@@ -162,10 +164,27 @@ class EvalCache:
         return self._entries.get(key)
 
     def put(self, key: str, result: EvalResult) -> None:
+        """Remember ``result`` and append it to the file; a file that cannot be written (a read-only folder, a
+        full disk) only costs the cache, with one warning."""
         self._entries[key] = result
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as stream:
-            stream.write(json.dumps({"key": key, "result": asdict(result)}) + "\n")
+        if not self._writable:
+            return
+        line = (json.dumps({"key": key, "result": asdict(result)}) + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as stream:
+                if stream.tell() and not _ends_with_newline(self.path):
+                    line = b"\n" + line  # a torn last line stays on its own, unparseable, line
+                stream.write(line)
+        except OSError as exc:
+            self._writable = False
+            warnings.warn(f"evaluation cache {self.path} not written: {exc.strerror or exc}", stacklevel=2)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        stream.seek(-1, os.SEEK_END)
+        return stream.read(1) == b"\n"

@@ -11,6 +11,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import random
 import sys
@@ -24,9 +25,9 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
-from nas.config import config_to_dict, parse_config
+from nas.config import config_to_dict, load_yaml, parse_config
 from nas.data import DataSplits, load_dataset
-from nas.io import load_torch_file, save_torch_file
+from nas.io import atomic_write_text, load_torch_file, save_torch_file
 from nas.runs import create_run_dir, write_manifest
 from nas.supernet import create_supernet, save_supernet
 from nas.supernet.checkpoint import supernet_from_payload, supernet_payload
@@ -35,6 +36,7 @@ from nas.training.distributed import DistributedContext, init_distributed
 from nas.training.evaluation import resize
 from nas.training.sampling import PhaseChoices, create_sampler
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
+from search_spaces.errors import short_repr
 
 __all__ = ["TrainSummary", "Trainer", "TrainingDivergedError", "select_device"]
 
@@ -146,23 +148,27 @@ class Trainer:
         trainer = cls(config, run_dir, **options)  # loads data and builds the model: bad input fails here
         if context.is_main:
             create_run_dir(name, root)
-            (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
             write_manifest(run_dir, config_to_dict(config), kind="train", world_size=context.world_size)
         context.barrier()
         return trainer
 
     @classmethod
     def resume(cls, run_dir: str | Path, **options: Any) -> Trainer:
-        """Continue the run in ``run_dir`` from its last checkpoint, with the config it was started with."""
+        """Continue the run in ``run_dir`` from its last checkpoint, with the config it was started with.
+
+        ``metrics.csv`` is cut back to the epochs the checkpoint had finished (rows appended after it, or torn by
+        a kill, are written again by the resumed run), so no epoch is listed twice."""
         run_dir = Path(run_dir)
         config_path = run_dir / "config.yaml"
         if not config_path.is_file():
             raise CheckpointError(f"{run_dir} is not a training run (no config.yaml)")
-        config = parse_config(TrainConfig, yaml.safe_load(config_path.read_text()) or {})
+        config = parse_config(TrainConfig, load_yaml(config_path))
         trainer = cls(config, run_dir, **options)
         checkpoint = run_dir / "checkpoints" / "last.pt"
         if checkpoint.is_file():
             trainer._load_checkpoint(checkpoint)
+        trainer._trim_metrics()
         return trainer
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -235,17 +241,28 @@ class Trainer:
             raise CheckpointError(f"{path} is not a version-{CHECKPOINT_VERSION} training checkpoint")
         if payload.get("config") != config_to_dict(self.config):
             raise CheckpointError(f"{path} was written with a different config than {self.run_dir / 'config.yaml'}")
+        try:
+            self._restore(payload, path)
+        except CheckpointError:
+            raise
+        except (NasError, KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise CheckpointError(f"{path} is a damaged training checkpoint ({type(exc).__name__}: {reason})") from None
+        self._resumed = True
+
+    def _restore(self, payload: dict[str, Any], path: Path) -> None:
+        """Weights, position, optimizer, scheduler, teacher and random states from a checked checkpoint."""
+        position = self._checked_position(payload["position"], path)
         restored = supernet_from_payload(payload["supernet_payload"], str(path))
         if restored.num_classes != self.supernet.num_classes:
             raise CheckpointError(
                 f"{path} has {restored.num_classes} classes but the data set has {self.supernet.num_classes}"
             )
         self.supernet.load_state_dict(restored.state_dict())
-        position = payload["position"]
-        self.phase_index = int(position["phase_index"])
-        self.epoch_in_phase = int(position["epoch_in_phase"])
-        self.step_in_epoch = int(position["step_in_epoch"])
-        self.global_step = int(position["global_step"])
+        self.phase_index = position["phase_index"]
+        self.epoch_in_phase = position["epoch_in_phase"]
+        self.step_in_epoch = position["step_in_epoch"]
+        self.global_step = position["global_step"]
         self._epoch_totals = _EpochTotals(**payload.get("epoch_totals", {}))
         self.optimizer.load_state_dict(payload["optimizer"])
         if payload["scheduler"] is not None:  # None at a phase boundary: the next phase starts afresh
@@ -261,7 +278,49 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        self._resumed = True
+
+    def _checked_position(self, position: Any, path: Path) -> dict[str, int]:
+        """The checkpoint's position, refused unless this run's config can be there (right phase, epoch and step
+        ranges, and a global step that adds up)."""
+        names = ("phase_index", "epoch_in_phase", "step_in_epoch", "global_step")
+        if not isinstance(position, dict) or any(type(position.get(name)) is not int for name in names):
+            raise CheckpointError(
+                f"{path}: position must hold the integers {', '.join(names)}; got {short_repr(position)}"
+            )
+        phase, epoch, step, total = (position[name] for name in names)
+        phases = self.config.phases
+        finished = phase == len(phases) and epoch == 0 and step == 0
+        inside = 0 <= phase < len(phases) and 0 <= epoch < phases[phase].epochs and 0 <= step <= self.steps_per_epoch
+        if not (finished or inside) or total != self._steps_before(phase, epoch) + step:
+            raise CheckpointError(
+                f"{path}: position {short_repr(position)} does not fit this run ({len(phases)} phases, "
+                f"{self.steps_per_epoch} steps per epoch)"
+            )
+        return {name: position[name] for name in names}
+
+    def _steps_before(self, phase_index: int, epoch_in_phase: int) -> int:
+        return (sum(p.epochs for p in self.config.phases[:phase_index]) + epoch_in_phase) * self.steps_per_epoch
+
+    def _trim_metrics(self) -> None:
+        """Keep only the whole rows of the epochs finished before the current position (see :meth:`resume`)."""
+        path = self.run_dir / "metrics.csv"
+        if not self.dist.is_main or not path.is_file():
+            return
+        finished = sum(p.epochs for p in self.config.phases[: self.phase_index]) + self.epoch_in_phase
+        try:
+            with open(path, newline="") as stream:
+                rows = list(csv.DictReader(stream))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise CheckpointError(f"cannot read {path}: {exc}") from None
+        kept = [row for row in rows if None not in row.values() and row.get("epoch", "").isdigit()]
+        kept = [row for row in kept if int(row["epoch"]) <= finished and set(row) == set(_METRIC_FIELDS)]
+        if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
+            return
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=_METRIC_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(path, text.getvalue())
 
     # ------------------------------------------------------------------ training
     def fit(self) -> TrainSummary:
@@ -470,11 +529,14 @@ class Trainer:
             self._scalar(f"epoch/{key}", float(row[key]), every=1)
         path = self.run_dir / "metrics.csv"
         new = not path.is_file()
-        with open(path, "a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=_METRIC_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        try:
+            with open(path, "a", newline="") as stream:
+                writer = csv.DictWriter(stream, fieldnames=_METRIC_FIELDS, lineterminator="\n")
+                if new:
+                    writer.writeheader()
+                writer.writerow(row)
+        except OSError as exc:
+            raise NasError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def _log(self, message: str) -> None:
         if self.progress and self.dist.is_main:

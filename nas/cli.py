@@ -51,22 +51,27 @@ def _mib(size: int) -> str:
 
 
 # ---------------------------------------------------------------------- quickstart
+def _quickstart_options(args: argparse.Namespace, epochs: int, trials: int) -> dict[str, Any]:
+    """The options both quickstarts take from the command line (their defaults for epochs and trials differ)."""
+    return {
+        "epochs": args.epochs if args.epochs is not None else epochs,
+        "seed": args.seed,
+        "threads": args.threads,
+        "progress": not args.quiet,
+        "limit_train": args.limit_train,
+        "search_trials": args.search_trials if args.search_trials is not None else trials,
+        "workers": args.workers,
+        "use_ray": not args.no_ray,
+    }
+
+
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from nas.quickstart import run_quickstart
 
+    if args.spiking:
+        return _cmd_spiking_quickstart(args)
     name = args.name or datetime.now().strftime("quickstart-%Y%m%d-%H%M%S")
-    report = run_quickstart(
-        name,
-        epochs=args.epochs,
-        random_subnets=args.subnets,
-        seed=args.seed,
-        threads=args.threads,
-        progress=not args.quiet,
-        limit_train=args.limit_train,
-        search_trials=args.search_trials,
-        workers=args.workers,
-        use_ray=not args.no_ray,
-    )
+    report = run_quickstart(name, random_subnets=args.subnets, **_quickstart_options(args, 15, 24))
 
     def render(report: dict[str, Any]) -> None:
         rows = [
@@ -123,6 +128,58 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
             print(_table(picks, columns))
             for card in search.get("exports", []):
                 print(f"exported {card['name']}: {card['folder']} ({', '.join(card['formats'])}; card.md beside it)")
+
+    _emit(args, report, render)
+    return 0
+
+
+def _cmd_spiking_quickstart(args: argparse.Namespace) -> int:
+    from nas.spiking.quickstart import run_spiking_quickstart
+
+    name = args.name or datetime.now().strftime("spiking-%Y%m%d-%H%M%S")
+    report = run_spiking_quickstart(name, **_quickstart_options(args, 12, 32))
+
+    def render(report: dict[str, Any]) -> None:
+        rows = [
+            {
+                **row,
+                "test_accuracy": f"{100 * row['test_accuracy']:.2f}",
+                "measured_energy_pj": f"{row['measured_energy_pj'] / 1e3:.1f}",
+                "energy_error": f"{100 * row['energy_error']:+.1f}%",
+                "int8_ann_energy_pj": f"{row['int8_ann_energy_pj'] / 1e3:.1f}",
+                "snn_over_int8": f"{row['snn_over_int8']:.2f}x",
+                "firing_rate": f"{row['firing_rate']:.3f}",
+            }
+            for row in report["front"]
+        ]
+        columns = [
+            ("trial", "trial"),
+            ("timesteps", "T"),
+            ("test_accuracy", "test acc %"),
+            ("measured_energy_pj", "energy nJ (counted)"),
+            ("energy_error", "estimate error"),
+            ("firing_rate", "rate"),
+            ("int8_ann_energy_pj", "INT8 ANN nJ"),
+            ("snn_over_int8", "SNN/INT8"),
+        ]
+        print("accuracy-vs-energy front (test set), with the INT8 ANN of the same shape beside it:")
+        print(_table(rows, columns))
+        best = report["best"]
+        verdict = "met" if report["target_met"] else "NOT MET"
+        print(
+            f"\nbest: {100 * best['test_accuracy']:.2f}% test accuracy at T={best['timesteps']} "
+            f"(target >= {100 * report['accuracy_target']:.1f}% at T <= {report['max_timesteps']}: {verdict}); "
+            f"{best['verdict']}"
+        )
+        timing = report["all_timesteps_one_pass"]
+        print(
+            f"all T in one pass: {timing['one_pass_seconds']:.2f} s vs {timing['separate_seconds']:.2f} s separately "
+            f"({timing['speedup']:.2f}x), accuracies identical within {timing['max_accuracy_difference']:.1e}"
+        )
+        print(
+            f"trained {report['epochs']} epochs in {report['train_seconds']} s, searched {report['trials']} trials "
+            f"in {report['search_seconds']} s; run folder {report['run_dir']}; plot {report['plot']}"
+        )
 
     _emit(args, report, render)
     return 0
@@ -386,16 +443,24 @@ def build_parser() -> argparse.ArgumentParser:
         "table, search (NSGA-II, supernet evaluations on a local Ray) under a latency and a peak-memory "
         "budget, and verify the best picks: measured test accuracy and latency beside the predictions.",
     )
-    quick.add_argument("--epochs", type=int, default=15, help="training epochs")
+    quick.add_argument("--epochs", type=int, help="training epochs (default 15; 12 with --spiking)")
     quick.add_argument("--subnets", type=int, default=20, help="random subnets to evaluate")
     quick.add_argument("--seed", type=int, default=0, help="seed for weights, data order and sampled subnets")
     quick.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     quick.add_argument("--name", help="run folder name under runs/ (default: quickstart-<timestamp>)")
     quick.add_argument("--quiet", action="store_true", help="no progress bar")
     quick.add_argument("--limit-train", type=int, default=0, help="train on the first N images only (smoke tests)")
-    quick.add_argument("--search-trials", type=int, default=24, help="search trials after training (0: no search)")
+    quick.add_argument(
+        "--search-trials", type=int, help="search trials after training (default 24; 32 with --spiking; 0: no search)"
+    )
     quick.add_argument("--workers", type=int, default=2, help="Ray evaluation workers for the search")
     quick.add_argument("--no-ray", action="store_true", help="evaluate search candidates in this process")
+    quick.add_argument(
+        "--spiking",
+        action="store_true",
+        help="the spiking quickstart instead: train spiking_resnet, search accuracy vs energy with T <= 4, and "
+        "verify the front on the test set beside the INT8 ANN of the same shape",
+    )
     quick.set_defaults(func=_cmd_quickstart)
 
     train = command(
@@ -470,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nas.latency_cli import add_latency_commands
     from nas.predictor_cli import add_predictor_commands
     from nas.search_cli import add_search_commands
+    from nas.spiking_cli import add_spiking_commands
 
     def emit_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
         _emit(args, report, lambda r: print("\n".join(f"{k:>16}: {_fmt(v)}" for k, v in r.items() if k != "columns")))
@@ -480,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_commands(command, emit_report)
     add_bench_commands(command, emit_report)
     add_export_commands(command, emit_report)
+    add_spiking_commands(command, emit_report)
     return parser
 
 

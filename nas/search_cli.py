@@ -24,6 +24,11 @@ Ray: by default a local Ray is started (dashboard off, bound to 127.0.0.1) with 
 cluster, run `ray start --head --node-ip-address=<private ip>` on one host and `ray start --address=<head>:6379`
 on the others (on a private network), then pass --ray-address auto. --no-ray evaluates in this process.
 
+Spiking: with a spiking_resnet supernet, energy, synops and firing_rate are measured per candidate (every T of
+an arch in one pass), timesteps and membrane_memory are cheap; bound a range with two budgets, e.g.
+--budget timesteps=4 --budget "firing_rate>=0.02" --budget "firing_rate<=0.3". With a qcfs_resnet supernet,
+converted_accuracy is the candidate's accuracy after ANN-to-SNN conversion at --convert-timesteps.
+
 Metrics: """ + ", ".join(f"{m.name} ({m.direction[:3]}, {m.unit})" for m in METRICS.values())
 
 
@@ -57,6 +62,8 @@ def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
         gpus_per_worker=args.gpus_per_worker,
         storage=args.storage,
         reference=args.reference,
+        convert_timesteps=args.convert_timesteps,
+        spiking_friendly=args.spiking_friendly,
     )
     name = args.name or datetime.now().strftime("search-%Y%m%d-%H%M%S")
     result = run_search(config, name, args.runs_root, resume=args.resume, progress=not args.json)
@@ -133,6 +140,18 @@ def add_search_commands(command: Any, emit: Any) -> None:
     search.add_argument("--data-root")
     search.add_argument("--split", default="val", choices=["train", "val", "test"])
     search.add_argument("--calibration-images", type=int, default=512)
+    search.add_argument(
+        "--spiking-friendly",
+        action="store_true",
+        help="keep only conversion-friendly subnets (ReLU/QCFS, foldable BN, average pooling); a space whose "
+        "subnets use h-swish, squeeze-excite, attention or max pooling is refused, naming the layer",
+    )
+    search.add_argument(
+        "--convert-timesteps",
+        type=int,
+        default=8,
+        help="T at which converted_accuracy runs the converted SNN (qcfs_resnet supernets)",
+    )
     search.add_argument("--workers", type=int, default=2, help="Ray evaluation actors")
     search.add_argument("--cpus-per-worker", type=float, default=1.0)
     search.add_argument("--gpus-per-worker", type=float, default=0.0, help="fractions share a GPU")

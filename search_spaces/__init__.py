@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from search_spaces import nb201 as _nb201  # noqa: F401  (registers the spaces)
 from search_spaces import ofa_mbv3 as _ofa_mbv3  # noqa: F401
+from search_spaces import spiking as _spiking  # noqa: F401
 from search_spaces.arch import Arch, Choice
 from search_spaces.base import Decision, SearchSpace
 from search_spaces.errors import (
@@ -16,6 +17,7 @@ from search_spaces.errors import (
 )
 from search_spaces.ofa_mbv3 import MobileNetV3Space, StageSpec, make_divisible
 from search_spaces.registry import get_space, list_spaces, register_space
+from search_spaces.spiking import SpikingResNetSpace
 
 __all__ = [
     "Arch",
@@ -28,6 +30,7 @@ __all__ = [
     "MobileNetV3Space",
     "NasError",
     "SearchSpace",
+    "SpikingResNetSpace",
     "StageSpec",
     "UnknownNameError",
     "get_space",

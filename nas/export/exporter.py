@@ -16,13 +16,14 @@ from torch import Tensor, nn
 
 from nas.data import DataSplits, load_dataset
 from nas.export.card import CARD_FORMAT, CARD_VERSION, describe_files, export_versions, write_card
+from nas.export.errors import ExportError
 from nas.export.finetune import finetune
 from nas.export.formats import FORMATS, check_formats
 from nas.export.publish import check_destination, staged_folder
 from nas.export.sources import ArchChoice, front_choices, resolve_arch
 from nas.export.verify import DEFAULT_TOLERANCE, check_parity, max_abs_diff, supernet_outputs
 from nas.training.evaluation import calibrate_bn, file_digest, resize, score
-from search_spaces import Arch, CheckpointError, ConfigError
+from search_spaces import Arch, CheckpointError, ConfigError, MobileNetV3Space
 
 __all__ = ["INDEX_FILE", "ExportOptions", "SubnetExporter", "export_front", "export_subnet", "export_subnets"]
 
@@ -84,6 +85,11 @@ class SubnetExporter:
         self.path = Path(supernet_path)
         self.supernet = load_supernet(self.path).eval()
         space = self.supernet.space
+        if not isinstance(space, MobileNetV3Space):
+            raise ExportError(
+                f"{self.path} is a {space.name!r} supernet; nas export writes MobileNetV3 subnets. A spiking or "
+                "QCFS subnet is a plain torch module: supernet.extract(arch) (see README, Spiking networks)"
+            )
         if self.options.space is not None and self.options.space != space.name:
             raise CheckpointError(
                 f"{self.path} is a supernet of space {space.name!r}, not of --space {self.options.space!r}"

@@ -72,6 +72,8 @@ class SearchConfig:
     gpus_per_worker: float = 0.0
     storage: str | None = None
     reference: list[float] | None = None
+    convert_timesteps: int = 8
+    spiking_friendly: bool = False
 
 
 @dataclass
@@ -115,6 +117,9 @@ class _Setup:
                 raise ConfigError(f"{name}={value} must be >= {low}", field=name, value=value)
         self.budgets: list[Budget] = [parse_budget(text) for text in config.budgets]
         needs_accuracy = any(METRICS[n].source == "accuracy" for n in [*config.objectives, *self.budget_metrics])
+        self.supernet_metrics = [
+            n for n in [*config.objectives, *self.budget_metrics] if METRICS[n].source in ("spiking", "conversion")
+        ]
         self.supernet_meta = self._supernet_meta() if config.supernet else None
         space_name = config.space or (self.supernet_meta or {}).get("space")
         latency_table = None
@@ -138,6 +143,9 @@ class _Setup:
         ]
         self.cheap.require(self.cheap_names)
         check_budgets_reachable(self.budgets, self.cheap)
+        self._check_supernet_metrics()
+        if config.spiking_friendly:
+            self._check_conversion_friendly()
         self.predictor = None
         self.accuracy_metric: str | None = None
         if needs_accuracy:
@@ -167,6 +175,41 @@ class _Setup:
                 value=self.reference,
             )
 
+    def _check_conversion_friendly(self) -> None:
+        """Keep the search to conversion-friendly subnets: every subnet of a space has the same layer types,
+        so the space's largest subnet decides (built on the meta device, without weights)."""
+        import torch
+
+        from nas.spiking.conversion import check_conversion_friendly
+        from nas.supernet import create_supernet
+
+        if getattr(self.space, "spiking", False):
+            return  # already spiking: nothing to convert
+        with torch.device("meta"):
+            supernet = create_supernet(self.space.name, num_classes=self.num_classes)
+        check_conversion_friendly(supernet.extract(self.space.largest()))
+
+    def _check_supernet_metrics(self) -> None:
+        """Spiking metrics need a spiking supernet; converted accuracy needs a QCFS (conversion-friendly) one."""
+        if not self.supernet_metrics:
+            return
+        spiking = bool(getattr(self.space, "spiking", False))
+        for name in self.supernet_metrics:
+            wanted = METRICS[name].source
+            if (wanted == "spiking") != spiking or (wanted == "conversion" and self.space.name != "qcfs_resnet"):
+                need = "a spiking supernet (spiking_resnet)" if wanted == "spiking" else "a qcfs_resnet supernet"
+                raise ConfigError(
+                    f"metric {name!r} needs {need}; this search's space is {self.space.name!r}",
+                    field="objectives",
+                    value=name,
+                )
+        if not self.config.supernet:
+            raise ConfigError(
+                f"{self.supernet_metrics[0]!r} is measured on the supernet: pass --supernet CKPT",
+                field="objectives",
+                value=self.supernet_metrics[0],
+            )
+
     @property
     def budget_metrics(self) -> list[str]:
         return [budget.metric for budget in self.budgets]
@@ -174,9 +217,8 @@ class _Setup:
     @property
     def measured(self) -> bool:
         """Whether accuracy comes from supernet evaluations on workers."""
-        return self.predictor is None and any(
-            METRICS[n].source == "accuracy" for n in [*self.config.objectives, *self.budget_metrics]
-        )
+        needed = [METRICS[n].source for n in [*self.config.objectives, *self.budget_metrics]]
+        return bool(self.supernet_metrics) or (self.predictor is None and "accuracy" in needed)
 
     def _supernet_meta(self) -> dict[str, Any]:
         from nas.supernet import load_supernet
@@ -187,15 +229,7 @@ class _Setup:
     def _default_reference(self) -> list[float]:
         """Fixed before the search: chance-level accuracy/loss, 1.1x the largest arch's cheap metrics."""
         largest = self.cheap.compute(self.space.largest(), self.cheap_names)
-        reference = []
-        for name in self.config.objectives:
-            if name == "accuracy":
-                reference.append(0.0)
-            elif name == "loss":
-                reference.append(math.log(self.num_classes))
-            else:
-                reference.append(1.1 * largest[name])
-        return reference
+        return [1.1 * largest[name] if name in largest else self.cheap.worst(name) for name in self.config.objectives]
 
     def guide(self) -> dict[str, Any]:
         """What the predictor-guided sampler needs: exact cheap objectives and cheap-budget violations per arch."""
@@ -212,8 +246,8 @@ class _Setup:
         return {"space": self.space, "directions": self.directions, "known": known, "violations": violations}
 
     def sentinel(self, name: str) -> float:
-        """The value told for an accuracy objective of a candidate a cheap budget ruled out."""
-        return 0.0 if name == "accuracy" else 2 * math.log(self.num_classes)
+        """The value told for a measured metric of a candidate a cheap budget ruled out."""
+        return 2 * math.log(self.num_classes) if name == "loss" else self.cheap.worst(name)
 
 
 def _suggest(space: SearchSpace, trial: optuna.Trial) -> Arch:
@@ -254,6 +288,9 @@ def _pool(setup: _Setup) -> Any:
             "calibration_images": config.calibration_images,
             "split": config.split,
             "threads": max(1, int(config.cpus_per_worker)),
+            "conversion_timesteps": (
+                config.convert_timesteps if "converted_accuracy" in setup.supernet_metrics else None
+            ),
         },
     )
     if not config.ray:
@@ -332,7 +369,7 @@ class _Driver:
             if self.pool is None:
                 self._tell(record, evaluated=True)
             elif any(b.violation(values[b.metric]) > 0 for b in setup.budgets if b.metric in values):
-                for name in ("accuracy", "loss"):
+                for name in ("accuracy", "loss", *setup.supernet_metrics):
                     values[name] = setup.sentinel(name)
                 self._tell(record, evaluated=False)
             else:
@@ -352,7 +389,8 @@ class _Driver:
                 self.optimizer_seconds += time.perf_counter() - started
                 self._advance()
                 continue
-            record["values"].update({k: v for k, v in completed.result.items() if k in ("accuracy", "loss")})
+            measured = {k: v for k, v in completed.result.items() if k != "seconds" and isinstance(v, (int, float))}
+            record["values"].update(measured)
             record["values"]["eval_seconds"] = completed.result.get("seconds", completed.seconds)
             self._tell(record, evaluated=True, worker=completed.worker)
 

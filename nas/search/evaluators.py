@@ -46,23 +46,62 @@ def supernet_evaluator(
     calibration_images: int = 512,
     split: str = "val",
     threads: int = 1,
+    conversion_timesteps: int | None = None,
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Load the supernet and data once; the returned function evaluates ``{"arch": {label: value}}`` payloads to
-    ``{"accuracy", "loss", "seconds"}`` on ``split`` after BN recalibration."""
+    ``{"accuracy", "loss", "seconds"}`` on ``split`` after BN recalibration.
+
+    A spiking supernet adds energy, SynOps, firing rate and membrane memory, and evaluates every ``T`` of an arch
+    in one pass (remembered, so the arch's siblings at other ``T`` cost nothing). With ``conversion_timesteps``
+    a QCFS supernet adds ``converted_accuracy``, the subnet's accuracy as an SNN after conversion.
+    """
     import torch
 
     from nas.data import load_dataset
+    from nas.spiking.network import SpikingResNet
     from nas.supernet import load_supernet
     from nas.training.evaluation import evaluate
 
     torch.set_num_threads(threads)
     supernet = load_supernet(checkpoint).eval()
     dataset = load_dataset(data, data_root, resolution=resolution, seed=data_seed)
+    if isinstance(supernet, SpikingResNet) and supernet.is_spiking:
+        return _spiking_evaluator(supernet, dataset, split, calibration_images)
 
     def evaluate_payload(payload: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         arch = supernet.space.validate(payload["arch"])
         result = evaluate(supernet, arch, dataset, split, calibration_images)
-        return {"accuracy": result.accuracy, "loss": result.loss, "seconds": time.perf_counter() - started}
+        values = {"accuracy": result.accuracy, "loss": result.loss}
+        if conversion_timesteps:
+            from nas.spiking.conversion import evaluate_conversion
+
+            converted = evaluate_conversion(
+                supernet, arch, dataset, split, (conversion_timesteps,), calibration_images=calibration_images
+            )
+            values["converted_accuracy"] = converted.snn_accuracy[conversion_timesteps]
+        return {**values, "seconds": time.perf_counter() - started}
+
+    return evaluate_payload
+
+
+def _spiking_evaluator(
+    supernet: Any, dataset: Any, split: str, calibration_images: int
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from nas.spiking.cost import DEFAULT_COSTS
+    from nas.spiking.evaluation import evaluate_timesteps, spiking_metrics
+
+    space = supernet.space
+    known: dict[Arch, dict[str, Any]] = {}
+
+    def evaluate_payload(payload: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        arch = space.validate(payload["arch"])
+        if arch not in known:
+            results, counts = evaluate_timesteps(supernet, arch, dataset, split, calibration_images)
+            for steps, result in results.items():
+                sibling = space.with_timesteps(arch, steps)
+                known[sibling] = spiking_metrics(supernet, sibling, result, counts, DEFAULT_COSTS)
+        return {**known[arch], "seconds": time.perf_counter() - started}
 
     return evaluate_payload

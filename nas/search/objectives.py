@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nas.memory import SubnetMemory
 from nas.profiling import LatencyModel
 from nas.supernet.static import subnet_macs, subnet_params
-from search_spaces import Arch, ConfigError, SearchSpace, UnknownNameError
+from search_spaces import Arch, ConfigError, SearchSpace, SpikingResNetSpace, UnknownNameError
 
 __all__ = [
     "METRICS",
@@ -31,7 +32,7 @@ class Metric:
     name: str
     direction: str  # "minimize" or "maximize"
     unit: str
-    source: str  # "cheap" (computed from the arch), "accuracy" (predictor or supernet evaluation)
+    source: str  # "cheap" (from the arch), "accuracy" (predictor or supernet), "spiking"/"conversion" (supernet)
     help: str
 
 
@@ -46,8 +47,21 @@ METRICS: dict[str, Metric] = {
         Metric("peak_memory", "minimize", "bytes", "cheap", "peak activation memory of inference, batch 1, fp32"),
         Metric("mcu_memory", "minimize", "bytes", "cheap", "MCUNet's int8 peak SRAM"),
         Metric("training_memory", "minimize", "bytes", "cheap", "training step memory at --train-batch"),
+        Metric("timesteps", "minimize", "steps", "cheap", "spiking: timesteps T of the arch"),
+        Metric("membrane_memory", "minimize", "bytes", "cheap", "spiking: membrane-potential state per image, fp32"),
+        Metric("energy", "minimize", "pJ", "spiking", "spiking: energy per image (MACs x 4.6 pJ + ACs x 0.9 pJ)"),
+        Metric("synops", "minimize", "ACs", "spiking", "spiking: synaptic operations per image"),
+        Metric("firing_rate", "minimize", "fraction", "spiking", "spiking: mean input spikes per neuron and step"),
+        Metric(
+            "converted_accuracy",
+            "maximize",
+            "fraction",
+            "conversion",
+            "QCFS ANN: validation accuracy after ANN-to-SNN conversion at --convert-timesteps",
+        ),
     )
 }
+MEASURED_SOURCES = ("accuracy", "spiking", "conversion")
 
 _SUFFIXES = {
     "": 1.0,
@@ -65,30 +79,48 @@ _SUFFIXES = {
 }
 
 
+_MBV3_ONLY = ("peak_memory", "mcu_memory", "training_memory")
+_SPIKING_CHEAP = ("macs", "params", "timesteps", "membrane_memory", "latency")
+
+
 @dataclass(frozen=True)
 class Budget:
-    """``metric <= limit`` for a minimised metric, ``metric >= limit`` for a maximised one."""
+    """``metric <= limit`` or ``metric >= limit``; by default the bound a metric's direction implies
+    (``<=`` for a minimised metric, ``>=`` for a maximised one)."""
 
     metric: str
     limit: float
+    upper: bool | None = None  # None: from the metric's direction
+
+    @property
+    def is_upper(self) -> bool:
+        return METRICS[self.metric].direction == "minimize" if self.upper is None else self.upper
 
     def violation(self, value: float) -> float:
         """Relative violation (<= 0: met), the form Optuna's constrained samplers take."""
         scale = abs(self.limit) or 1.0
-        excess = value - self.limit if METRICS[self.metric].direction == "minimize" else self.limit - value
+        excess = value - self.limit if self.is_upper else self.limit - value
         return excess / scale
 
     def describe(self) -> str:
-        sign = "<=" if METRICS[self.metric].direction == "minimize" else ">="
+        sign = "<=" if self.is_upper else ">="
         return f"{self.metric} {sign} {self.limit:g} {METRICS[self.metric].unit}"
 
 
 def parse_budget(text: str) -> Budget:
-    """``latency=5``, ``peak_memory=2MiB``, ``macs=50M``, ``accuracy=97%``: metric, ``=``, number, optional unit."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep:
-        raise ConfigError(f"budget {text!r} must look like METRIC=VALUE, e.g. latency=5", field="budget", value=text)
+    """``latency=5``, ``peak_memory=2MiB``, ``macs=50M``, ``accuracy=97%``: metric, ``=``, number, optional unit.
+
+    ``=`` bounds the metric in its direction; ``<=`` and ``>=`` say the side explicitly, so a range is two
+    budgets (``firing_rate>=0.05`` and ``firing_rate<=0.3``).
+    """
+    match_op = re.match(r"\s*([A-Za-z_0-9]+)\s*(<=|>=|=)(.*)$", text) if isinstance(text, str) else None
+    if match_op is None:
+        raise ConfigError(
+            f"budget {text!r} must look like METRIC=VALUE (or METRIC<=VALUE, METRIC>=VALUE), e.g. latency=5",
+            field="budget",
+            value=text,
+        )
+    name, operator, value = match_op.groups()
     if name not in METRICS:
         raise UnknownNameError("budget metric", name, METRICS)
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z%]*)\s*", value)
@@ -100,7 +132,8 @@ def parse_budget(text: str) -> Budget:
             field="budget",
             value=text,
         )
-    return Budget(name, float(match.group(1)) * _SUFFIXES[suffix])
+    upper = None if operator == "=" else operator == "<="
+    return Budget(name, float(match.group(1)) * _SUFFIXES[suffix], upper)
 
 
 class CheapMetrics:
@@ -114,11 +147,35 @@ class CheapMetrics:
         train_batch: int = 32,
     ):
         self.space, self.num_classes, self.latency, self.train_batch = space, num_classes, latency, train_batch
-        self.memory = SubnetMemory(space, num_classes)
+        self._measures = _spiking_measures(space, num_classes) if isinstance(space, SpikingResNetSpace) else {}
+        if not self._measures:
+            memory = SubnetMemory(space, num_classes)
+            self._measures = {
+                "macs": lambda arch: subnet_macs(space, arch, num_classes),  # type: ignore[arg-type]
+                "params": lambda arch: subnet_params(space, arch, num_classes),  # type: ignore[arg-type]
+                "peak_memory": memory.inference_peak_bytes,
+                "mcu_memory": memory.mcunet_peak_bytes,
+                "training_memory": lambda arch: memory.training(arch, train_batch).total_bytes,
+            }
 
     def require(self, names: Iterable[str]) -> None:
-        """Fail early when a metric needs something this search was not given."""
+        """Fail early when a metric needs something this search was not given or the space does not have."""
+        spiking_space = isinstance(self.space, SpikingResNetSpace)
         for name in names:
+            if spiking_space and name in _MBV3_ONLY:
+                raise ConfigError(
+                    f"metric {name!r} is not modelled for space {self.space.name!r}; its cheap metrics are "
+                    f"{', '.join(_SPIKING_CHEAP)}",
+                    field="objectives",
+                    value=name,
+                    allowed=_SPIKING_CHEAP,
+                )
+            if not getattr(self.space, "spiking", False) and name in ("timesteps", "membrane_memory"):
+                raise ConfigError(
+                    f"metric {name!r} needs a spiking space (spiking_resnet), not {self.space.name!r}",
+                    field="objectives",
+                    value=name,
+                )
             if name == "latency" and self.latency is None:
                 raise ConfigError(
                     "the latency objective or budget needs --latency-table (build one with `nas profile`)",
@@ -131,17 +188,37 @@ class CheapMetrics:
             if name == "latency":
                 assert self.latency is not None
                 values[name] = float(self.latency.predict([arch])[0])
-            elif name == "macs":
-                values[name] = float(subnet_macs(self.space, arch, self.num_classes))  # type: ignore[arg-type]
-            elif name == "params":
-                values[name] = float(subnet_params(self.space, arch, self.num_classes))  # type: ignore[arg-type]
-            elif name == "peak_memory":
-                values[name] = float(self.memory.inference_peak_bytes(arch))
-            elif name == "mcu_memory":
-                values[name] = float(self.memory.mcunet_peak_bytes(arch))
-            elif name == "training_memory":
-                values[name] = float(self.memory.training(arch, self.train_batch).total_bytes)
+            elif name in self._measures:
+                values[name] = float(self._measures[name](arch))
         return values
+
+    def worst(self, name: str) -> float:
+        """A value no arch of the space can be worse than (reference point and placeholder of skipped trials)."""
+        if name in ("accuracy", "converted_accuracy"):
+            return 0.0
+        if name == "loss":
+            return math.log(self.num_classes)
+        if name == "firing_rate":
+            return 1.0
+        if name in ("energy", "synops"):
+            from nas.spiking.cost import EnergyCosts, layer_shapes
+
+            largest = self.space.largest()
+            steps = getattr(self.space, "max_timesteps", 1)
+            dense = sum(layer.macs for layer in layer_shapes(self.space, largest, self.num_classes)) * steps
+            return dense * (EnergyCosts().mac_pj if name == "energy" else 1.0)
+        return 1.1 * self.compute(self.space.largest(), [name])[name]
+
+
+def _spiking_measures(space: SpikingResNetSpace, num_classes: int) -> dict[str, Callable[[Arch], float]]:
+    from nas.spiking.cost import layer_shapes, membrane_bytes, subnet_params
+
+    return {
+        "macs": lambda arch: sum(layer.macs for layer in layer_shapes(space, arch, num_classes)),
+        "params": lambda arch: subnet_params(space, arch, num_classes),
+        "timesteps": space.timesteps_of,
+        "membrane_memory": lambda arch: membrane_bytes(space, arch, num_classes),
+    }
 
 
 def check_budgets_reachable(budgets: Iterable[Budget], cheap: CheapMetrics) -> None:

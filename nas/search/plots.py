@@ -19,19 +19,19 @@ from nas.search.pareto import check_directions, check_mask
 from search_spaces import ConfigError
 from search_spaces.atomic import atomic_write_bytes
 
-__all__ = ["plot_front", "plot_hypervolume"]
+__all__ = ["new_figure", "plot_front", "plot_hypervolume", "save_figure"]
 
 _SHORT = {"minimize": "min", "maximize": "max"}
 
 
-def _new_figure() -> Figure:
+def new_figure() -> Figure:
     """A figure with an Agg canvas attached, independent of pyplot's state."""
     figure = Figure(figsize=(6.4, 4.8), dpi=100)
     FigureCanvasAgg(figure)
     return figure
 
 
-def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
+def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     """Render ``figure`` as PNG into memory and write it atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
@@ -82,7 +82,7 @@ def plot_front(
         all_values, feasible, front_mask, names, directions
     )
     xy = values[:, :2]
-    figure = _new_figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     infeasible = ~feasible_mask
     if infeasible.any():
@@ -109,7 +109,7 @@ def plot_front(
     axes.grid(True, alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="best", fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_hypervolume(
@@ -120,7 +120,7 @@ def plot_hypervolume(
     """One line per label (e.g. the search and a random baseline): hypervolume against the number of evaluations."""
     if not curves:
         raise ConfigError("curves must hold at least one labelled curve, got none", field="curves", value={})
-    figure = _new_figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     for label, curve in curves.items():
         array = np.asarray(curve, dtype=float)
@@ -137,4 +137,4 @@ def plot_hypervolume(
         axes.set_title(title)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)

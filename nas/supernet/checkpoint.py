@@ -29,7 +29,7 @@ def supernet_payload(supernet: nn.Module) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "supernet": supernet.space.name,
         "num_classes": supernet.num_classes,
-        "options": {"dropout": supernet.dropout_rate},
+        "options": getattr(supernet, "constructor_options", {"dropout": supernet.dropout_rate}),
         "state_dict": supernet.state_dict(),
     }
 

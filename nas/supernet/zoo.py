@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+from nas.spiking.network import SpikingResNet
 from nas.supernet.mbv3 import ElasticMobileNetV3
 from nas.supernet.registry import register_supernet
-from search_spaces import MobileNetV3Space, get_space
+from search_spaces import MobileNetV3Space, SpikingResNetSpace, get_space
 
-__all__ = ["ofa_mbv3", "ofa_mbv3_small"]
+__all__ = ["ofa_mbv3", "ofa_mbv3_small", "qcfs_resnet", "spiking_resnet"]
 
 
 def _space(name: str) -> MobileNetV3Space:
@@ -25,3 +26,15 @@ def ofa_mbv3(num_classes: int = 1000, dropout: float = 0.1) -> ElasticMobileNetV
 def ofa_mbv3_small(num_classes: int = 10, dropout: float = 0.1) -> ElasticMobileNetV3:
     """The same elastic blocks with 8x total downsampling, for 24..32 px inputs (digits, CIFAR-10)."""
     return ElasticMobileNetV3(_space("ofa_mbv3_small"), num_classes, dropout)
+
+
+@register_supernet
+def spiking_resnet(num_classes: int = 10, dropout: float = 0.0, **options: Any) -> SpikingResNet:
+    """Spiking ResNet (LIF neurons; ``neuron="plif"`` learns the leak) with elastic T, threshold and tau."""
+    return SpikingResNet(cast(SpikingResNetSpace, get_space("spiking_resnet")), num_classes, dropout, **options)
+
+
+@register_supernet
+def qcfs_resnet(num_classes: int = 10, dropout: float = 0.0, **options: Any) -> SpikingResNet:
+    """The conversion-friendly ANN twin of ``spiking_resnet`` (QCFS activations), for ANN-to-SNN conversion."""
+    return SpikingResNet(cast(SpikingResNetSpace, get_space("qcfs_resnet")), num_classes, dropout, **options)

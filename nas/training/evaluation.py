@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nas.data import DataSplits
+from nas.training.losses import class_scores
 from search_spaces import Arch, ConfigError, safe_json
 
 __all__ = ["EvalCache", "EvalResult", "calibrate_bn", "evaluate", "evaluate_splits", "file_digest", "resize"]
@@ -67,7 +68,7 @@ def score(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> 
     model.eval()
     correct, loss_sum = 0, 0.0
     for start in range(0, len(images), batch_size):
-        logits = model(images[start : start + batch_size]).float()
+        logits = class_scores(model(images[start : start + batch_size])).float()
         target = labels[start : start + batch_size]
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += int((logits.argmax(1) == target).sum())

@@ -34,6 +34,7 @@ from nas.supernet.checkpoint import supernet_from_payload, supernet_payload
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.distributed import DistributedContext, init_distributed
 from nas.training.evaluation import resize
+from nas.training.losses import class_scores, classification_loss
 from nas.training.sampling import PhaseChoices, create_sampler
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
 from search_spaces.errors import short_repr
@@ -464,11 +465,11 @@ class Trainer:
         if phase.sandwich:
             largest = choices.largest()
             logits = self._forward(largest, images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+            loss = classification_loss(logits, labels, smoothing)
             loss.backward()
-            loss_value, hits = loss.item(), int((logits.argmax(1) == labels).sum())
+            loss_value, hits = loss.item(), int((class_scores(logits).argmax(1) == labels).sum())
             if phase.teacher == "inplace":
-                soft_targets = F.softmax(logits.detach() / temperature, dim=1)
+                soft_targets = F.softmax(class_scores(logits).detach() / temperature, dim=1)
             students.append(choices.smallest())
         if phase.teacher == "frozen_full" and self.teacher is not None:
             with torch.no_grad():
@@ -478,17 +479,17 @@ class Trainer:
         student_losses = []
         for arch in students:
             logits = self._forward(arch, images)
-            label_loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+            label_loss = classification_loss(logits, labels, smoothing)
             if soft_targets is None:
                 loss = label_loss
             else:
                 weight = self.config.student_label_weight
-                distill = F.cross_entropy(logits / temperature, soft_targets) * temperature**2
+                distill = classification_loss(logits / temperature, soft_targets) * temperature**2
                 loss = distill if weight == 0 else (1 - weight) * distill + weight * label_loss
             loss.backward()
             student_losses.append(loss.item())
             if not phase.sandwich and math.isnan(loss_value):
-                loss_value, hits = loss.item(), int((logits.argmax(1) == labels).sum())
+                loss_value, hits = loss.item(), int((class_scores(logits).argmax(1) == labels).sum())
         student_mean = sum(student_losses) / len(student_losses) if student_losses else 0.0
         loss_value, student_mean = self.dist.mean([loss_value, student_mean], self.device)
         if math.isfinite(loss_value) and math.isfinite(student_mean):

@@ -30,6 +30,8 @@ from nas.training.trainer import Trainer
 from search_spaces import CheckpointError, NasError
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas, tiny_train_config
 
+pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # torch, on hostile pickles
+
 
 class Marker:
     """Unpickling this runs ``touch <path>``: the proof that a loader executed pickled code."""

@@ -11,7 +11,6 @@ requested count: no trial is lost or duplicated.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -328,10 +327,7 @@ class _Driver:
 
     def run(self) -> None:
         try:
-            orphans = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            for frozen in orphans:
-                self.trials[frozen.number] = optuna.trial.Trial(self.study, frozen._trial_id)
-            self._dispatch([(t.number, self.setup.space.from_genes(t.params)) for t in orphans])
+            self._dispatch(self._orphans())
             while self.finished < self.config.trials:
                 room = self.config.trials - self.finished - len(self.pending)
                 capacity = self.config.batch if self.pool is None else self.in_flight - len(self.pending)
@@ -351,6 +347,22 @@ class _Driver:
                 self.pool.close()
             if self.bar is not None:
                 self.bar.close()
+
+    def _orphans(self) -> list[tuple[int, Arch]]:
+        """Trials a killed driver had asked but not told: re-evaluated under their numbers, unless the kill came
+        before all their parameters were stored (possible with a database storage), in which case they fail."""
+        labels = set(self.setup.space.labels())
+        candidates = []
+        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            trial = optuna.trial.Trial(self.study, frozen._trial_id)
+            if labels <= set(frozen.params):
+                self.trials[frozen.number] = trial
+                candidates.append((frozen.number, self.setup.space.from_genes(frozen.params)))
+            else:
+                trial.set_user_attr("error", "interrupted before all its parameters were stored")
+                self.study.tell(trial, state=TrialState.FAIL)
+                self._advance()
+        return candidates
 
     def _dispatch(self, candidates: list[tuple[int, Arch]]) -> None:
         """Cheap metrics and predictions for the batch; tell what is complete, send the rest to the pool."""
@@ -413,6 +425,18 @@ class _Driver:
             self.bar.update(1)
 
 
+def _read_saved_config(saved: Path) -> SearchConfig:
+    """The search config a run folder was started with, parsed (never trusted as keyword arguments)."""
+    from nas.config import parse_config
+    from search_spaces import safe_json
+
+    try:
+        data = safe_json.loads(saved.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{saved} is {exc}", field="resume", value=str(saved)) from None
+    return parse_config(SearchConfig, data)
+
+
 def run_search(
     config: SearchConfig,
     name: str,
@@ -428,7 +452,7 @@ def run_search(
         saved = run_dir / "search_config.json"
         if not saved.is_file():
             raise ConfigError(f"{run_dir} has no search_config.json to resume", field="resume", value=str(run_dir))
-        stored = SearchConfig(**json.loads(saved.read_text()))
+        stored = _read_saved_config(saved)
         if config.trials != SearchConfig.trials:  # --trials given with --resume extends (or ends) the search
             stored.trials = config.trials
         config = stored

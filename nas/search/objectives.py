@@ -13,6 +13,7 @@ from nas.memory import SubnetMemory
 from nas.profiling import LatencyModel
 from nas.supernet.static import subnet_macs, subnet_params
 from search_spaces import Arch, ConfigError, SearchSpace, SpikingResNetSpace, UnknownNameError
+from search_spaces.errors import short_repr
 
 __all__ = [
     "METRICS",
@@ -116,24 +117,34 @@ def parse_budget(text: str) -> Budget:
     match_op = re.match(r"\s*([A-Za-z_0-9]+)\s*(<=|>=|=)(.*)$", text) if isinstance(text, str) else None
     if match_op is None:
         raise ConfigError(
-            f"budget {text!r} must look like METRIC=VALUE (or METRIC<=VALUE, METRIC>=VALUE), e.g. latency=5",
+            f"budget {short_repr(text)} must look like METRIC=VALUE (or METRIC<=VALUE, METRIC>=VALUE), e.g. latency=5",
             field="budget",
             value=text,
         )
     name, operator, value = match_op.groups()
     if name not in METRICS:
-        raise UnknownNameError("budget metric", name, METRICS)
+        raise UnknownNameError("budget metric", name if len(name) <= 80 else f"{name[:80]}...", METRICS)
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z%]*)\s*", value)
     suffix = match.group(2).lower() if match else ""
     if match is None or suffix not in _SUFFIXES:
         raise ConfigError(
-            f"budget {text!r}: value must be a number with an optional unit "
+            f"budget {short_repr(text)}: value must be a number with an optional unit "
             f"({', '.join(s for s in _SUFFIXES if s)}), e.g. 2MiB or 50M",
             field="budget",
             value=text,
         )
+    limit = float(match.group(1)) * _SUFFIXES[suffix]
+    if not math.isfinite(limit):
+        raise ConfigError(f"budget {short_repr(text)}: the limit must be finite", field="budget", value=text)
+    if METRICS[name].unit == "fraction" and not 0 <= limit <= 1:
+        raise ConfigError(
+            f"budget {short_repr(text)}: {name} is a fraction, the limit must be in [0, 1] (or 0-100%)",
+            field="budget",
+            value=text,
+            allowed="[0, 1]",
+        )
     upper = None if operator == "=" else operator == "<="
-    return Budget(name, float(match.group(1)) * _SUFFIXES[suffix], upper)
+    return Budget(name, limit, upper)
 
 
 class CheapMetrics:

@@ -272,3 +272,17 @@ def test_predictor_tactic_refits_proposes_feasible_archs_and_is_seeded(tmp_path:
     guided = trials[0].iloc[6:]  # after the random start of half a population, proposals meet the cheap budget
     assert (guided["latency"] <= 25).mean() >= 0.9
     assert runs[0].front_size >= 1
+
+
+@pytest.mark.parametrize("text", ["latency=1e400", "accuracy=150%", "firing_rate<=2"])
+def test_budgets_refuse_infinite_limits_and_fractions_above_one(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"finite|fraction"):
+        parse_budget(text)
+
+
+@pytest.mark.parametrize("content", ['{"trials": "many"}', "[" * 100_000, '{"sampler": "nsga2", "evil": 1}', ""])
+def test_resume_refuses_a_damaged_search_config_by_name(tmp_path: Path, content: str) -> None:
+    run_search(cheap_config(trials=4), "s", tmp_path, progress=False)
+    (tmp_path / "s" / "search_config.json").write_text(content)
+    with pytest.raises(ConfigError):
+        run_search(cheap_config(), "s", tmp_path, resume=True, progress=False)

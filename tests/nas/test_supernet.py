@@ -112,7 +112,7 @@ def test_save_and_load_round_trip(supernet: torch.nn.Module, tmp_path: Path) -> 
 
 def test_arch_of_another_space_is_refused(supernet: torch.nn.Module) -> None:
     other = next(name for name in nas.list_spaces() if name != supernet.space.name)
-    with pytest.raises(nas.InvalidArchError, match="cannot run on a (supernet|network)"):
+    with pytest.raises(nas.InvalidArchError, match=r"cannot run on a (supernet|network)"):
         supernet.set_active(nas.get_space(other).largest())
 
 

@@ -217,3 +217,16 @@ class StagedSpace(SearchSpace):
     def block_label(stage: int, block: int, what: str) -> str:
         """Label of a block's choice ``what`` (``kernel``, ``expand``, ``width``); stages and blocks count from 1."""
         return f"s{stage}_b{block}_{what}"
+
+    def stage_decisions(self, stages: int, block_choices: Sequence[tuple[str, tuple[Choice, ...]]]) -> list[Decision]:
+        """Per stage its depth, then per block slot each ``(what, choices)``; slots past the smallest depth exist
+        only when the stage is deep enough (gated by the depth)."""
+        decisions = []
+        min_depth = min(self.depths)
+        for stage in range(1, stages + 1):
+            depth_label = self.depth_label(stage)
+            decisions.append(Decision(depth_label, self.depths))
+            for block in range(1, self.max_depth + 1):
+                gate = None if block <= min_depth else (depth_label, block)
+                decisions += [Decision(self.block_label(stage, block, what), c, gate) for what, c in block_choices]
+        return decisions

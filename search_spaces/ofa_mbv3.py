@@ -149,15 +149,8 @@ def _decisions(space: MobileNetV3Space) -> tuple[Decision, ...]:
     cached = _DECISION_CACHE.get(space)
     if cached is not None:
         return cached
-    decisions = [Decision("resolution", space.resolutions)]
-    min_depth = min(space.depths)
-    for stage in range(1, len(space.stages) + 1):
-        depth_label = space.depth_label(stage)
-        decisions.append(Decision(depth_label, space.depths))
-        for block in range(1, space.max_depth + 1):
-            gate = None if block <= min_depth else (depth_label, block)
-            decisions.append(Decision(space.block_label(stage, block, "kernel"), space.kernel_sizes, gate))
-            decisions.append(Decision(space.block_label(stage, block, "expand"), space.expand_ratios, gate))
+    blocks = (("kernel", space.kernel_sizes), ("expand", space.expand_ratios))
+    decisions = [Decision("resolution", space.resolutions), *space.stage_decisions(len(space.stages), blocks)]
     _DECISION_CACHE[space] = tuple(decisions)
     return _DECISION_CACHE[space]
 

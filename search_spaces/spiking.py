@@ -47,15 +47,8 @@ class SpikingResNetSpace(StagedSpace):
                 Decision("threshold", self.thresholds),
                 Decision("tau", self.taus),
             ]
-        min_depth = min(self.depths)
-        for stage in range(1, len(self.stage_widths) + 1):
-            depth_label = self.depth_label(stage)
-            decisions.append(Decision(depth_label, self.depths))
-            for block in range(1, self.max_depth + 1):
-                gate = None if block <= min_depth else (depth_label, block)
-                decisions.append(Decision(self.block_label(stage, block, "kernel"), self.kernel_sizes, gate))
-                decisions.append(Decision(self.block_label(stage, block, "width"), self.width_ratios, gate))
-        return tuple(decisions)
+        blocks = (("kernel", self.kernel_sizes), ("width", self.width_ratios))
+        return tuple(decisions + self.stage_decisions(len(self.stage_widths), blocks))
 
     def hidden_width(self, stage: int, ratio: float) -> int:
         """Channels inside a block of ``stage`` (from 1) at a width ratio, at least 4 and a multiple of 4."""

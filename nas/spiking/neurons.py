@@ -11,6 +11,7 @@ of a smooth surrogate (arctangent or sigmoid) so the network trains by backpropa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -23,49 +24,41 @@ __all__ = ["QCFS", "SURROGATES", "LIFNeuron", "spike"]
 Reset = Literal["hard", "soft"]
 
 
+def _arctan_gradient(x: Tensor, alpha: float) -> Tensor:
+    """``alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``, the derivative of ``arctan(pi / 2 * alpha * x) / pi``."""
+    return (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2)
+
+
+def _sigmoid_gradient(x: Tensor, alpha: float) -> Tensor:
+    """The derivative of ``sigmoid(alpha * x)``."""
+    sigmoid = torch.sigmoid(alpha * x)
+    return alpha * sigmoid * (1 - sigmoid)
+
+
+Surrogate = Callable[[Tensor, float], Tensor]
+
+SURROGATES: dict[str, tuple[Surrogate, float]] = {"atan": (_arctan_gradient, 2.0), "sigmoid": (_sigmoid_gradient, 4.0)}
+
+
 class _Spike(torch.autograd.Function):
-    """Heaviside forward; the backward pass uses :meth:`surrogate`, the derivative of a smooth step."""
+    """Heaviside forward; the backward pass uses the given surrogate gradient, the derivative of a smooth step."""
 
     @staticmethod
-    def surrogate(x: Tensor, alpha: float) -> Tensor:
-        raise NotImplementedError
-
-    @classmethod
-    def forward(cls, ctx, x: Tensor, alpha: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, gradient: Surrogate, alpha: float) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        ctx.alpha = alpha
+        ctx.gradient, ctx.alpha = gradient, alpha
         return (x >= 0).to(x.dtype)
 
-    @classmethod
-    def backward(cls, ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad * cls.surrogate(x, ctx.alpha), None
-
-
-class _ArctanSpike(_Spike):
-    """Surrogate ``alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``, the derivative of ``arctan(pi / 2 * alpha * x) / pi``."""
-
-    @staticmethod
-    def surrogate(x: Tensor, alpha: float) -> Tensor:
-        return (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2)
-
-
-class _SigmoidSpike(_Spike):
-    """Surrogate: the derivative of ``sigmoid(alpha * x)``."""
-
-    @staticmethod
-    def surrogate(x: Tensor, alpha: float) -> Tensor:
-        sigmoid = torch.sigmoid(alpha * x)
-        return alpha * sigmoid * (1 - sigmoid)
-
-
-SURROGATES = {"atan": (_ArctanSpike, 2.0), "sigmoid": (_SigmoidSpike, 4.0)}
+        return grad * ctx.gradient(x, ctx.alpha), None, None
 
 
 def spike(x: Tensor, surrogate: str = "atan") -> Tensor:
     """``1`` where ``x >= 0`` else ``0``, with the surrogate's gradient."""
-    function, alpha = SURROGATES[surrogate]
-    return function.apply(x, alpha)
+    gradient, alpha = SURROGATES[surrogate]
+    return _Spike.apply(x, gradient, alpha)
 
 
 class LIFNeuron(nn.Module):

@@ -71,15 +71,20 @@ def supernet_evaluator(
     def evaluate_payload(payload: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         arch = supernet.space.validate(payload["arch"])
-        result = evaluate(supernet, arch, dataset, split, calibration_images)
-        values = {"accuracy": result.accuracy, "loss": result.loss}
-        if conversion_timesteps:
+        if conversion_timesteps:  # scores the ANN subnet on the way: one extraction and calibration for both
             from nas.spiking.conversion import evaluate_conversion
 
             converted = evaluate_conversion(
                 supernet, arch, dataset, split, (conversion_timesteps,), calibration_images=calibration_images
             )
-            values["converted_accuracy"] = converted.snn_accuracy[conversion_timesteps]
+            values = {
+                "accuracy": converted.ann_accuracy,
+                "loss": converted.ann_loss,
+                "converted_accuracy": converted.snn_accuracy[conversion_timesteps],
+            }
+        else:
+            result = evaluate(supernet, arch, dataset, split, calibration_images)
+            values = {"accuracy": result.accuracy, "loss": result.loss}
         return {**values, "seconds": time.perf_counter() - started}
 
     return evaluate_payload

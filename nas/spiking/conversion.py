@@ -178,6 +178,7 @@ class ConversionResult:
 
     arch: Arch
     ann_accuracy: float
+    ann_loss: float
     snn_accuracy: dict[int, float]
     tolerance: float
     recommended_timesteps: int | None
@@ -187,6 +188,7 @@ class ConversionResult:
         return {
             "arch": self.arch.to_dict(),
             "ann_accuracy": self.ann_accuracy,
+            "ann_loss": self.ann_loss,
             "snn_accuracy": {str(k): v for k, v in self.snn_accuracy.items()},
             "tolerance": self.tolerance,
             "recommended_timesteps": self.recommended_timesteps,
@@ -221,7 +223,8 @@ def evaluate_conversion(
     calibrate_bn(ann, calibration, batch_size)
     dataset = getattr(data, split)
     images, labels = resize(dataset.images, resolution), dataset.labels
-    ann_accuracy = score(ann, images, labels, batch_size).accuracy
+    ann_result = score(ann, images, labels, batch_size)
+    ann_accuracy = ann_result.accuracy
     snn = convert_to_snn(ann, calibration, thresholds, timesteps=max(timesteps))
     correct = torch.zeros(max(timesteps))
     for start in range(0, len(images), batch_size):
@@ -229,4 +232,4 @@ def evaluate_conversion(
         correct += (scores.argmax(2) == labels[start : start + batch_size]).sum(1)
     accuracy = {t: float(correct[t - 1]) / len(images) for t in sorted(timesteps)}
     recommended = next((t for t in sorted(timesteps) if accuracy[t] >= ann_accuracy - tolerance), None)
-    return ConversionResult(arch, ann_accuracy, accuracy, tolerance, recommended, thresholds)
+    return ConversionResult(arch, ann_accuracy, ann_result.loss, accuracy, tolerance, recommended, thresholds)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from nas.bench.predictor import default_benchdata
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHDATA = Path(os.environ.get("NAS_BENCHDATA", REPO_ROOT.parent / "shared" / "benchdata"))
+BENCHDATA = default_benchdata()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,9 @@ import pytest
 
 import predictors
 from nas.bench.predictor import (
+    PROJECT_ROOT,
     REFERENCE_FILE,
+    _local_origin,
     add_predictor_action,
     default_benchdata,
     predictor_curve,
@@ -184,7 +186,21 @@ def test_default_benchdata_follows_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NAS_BENCHDATA", str(tmp_path))
     assert default_benchdata() == tmp_path
     monkeypatch.delenv("NAS_BENCHDATA")
-    assert default_benchdata() == Path(__file__).resolve().parents[3] / "shared" / "benchdata"
+    beside = Path(__file__).resolve().parents[3] / "shared" / "benchdata"
+    if beside.is_dir():
+        assert default_benchdata() == beside
+    else:  # a scratch clone: the data beside the repository it was cloned from
+        assert default_benchdata().parent.parent == _local_origin(PROJECT_ROOT).parent
+
+
+def test_local_origin_reads_the_clone_source_from_git_config(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (tmp_path / "clone" / ".git").mkdir(parents=True)
+    (tmp_path / "clone" / ".git" / "config").write_text(f'[remote "origin"]\n\turl = {source}\n')
+    assert _local_origin(tmp_path / "clone") == source
+    (tmp_path / "clone" / ".git" / "config").write_text('[remote "origin"]\n\turl = https://example.com/x.git\n')
+    assert _local_origin(tmp_path / "clone") is None
 
 
 def _parser() -> tuple[argparse.ArgumentParser, list[dict[str, Any]]]:

@@ -23,7 +23,6 @@ from search_spaces.errors import short_repr
 
 __all__ = ["build_accuracy_table", "metric_column", "read_arch_table", "write_table"]
 
-_OFA_COLUMNS = ("ks", "e", "d", "r")
 _SUFFIXES = (".csv", ".parquet", ".jsonl")
 
 
@@ -99,7 +98,7 @@ def read_arch_table(path: str | os.PathLike[str], space: SearchSpace) -> tuple[l
         raise DataError(f"cannot read table {source}: {str(exc).splitlines()[0][:200]}") from None
     if table.empty:
         raise DataError(f"table {source} has no rows")
-    ofa = all(column in table.columns for column in _OFA_COLUMNS) and hasattr(space, "from_ofa_config")
+    ofa = bool(space.ofa_keys) and all(column in table.columns for column in space.ofa_keys)
     labels = [label for label in space.labels() if label in table.columns]
     if not ofa and not labels:
         raise DataError(
@@ -110,8 +109,8 @@ def read_arch_table(path: str | os.PathLike[str], space: SearchSpace) -> tuple[l
     for index, record in enumerate(table.to_dict("records")):
         try:
             if ofa:
-                config = {key: _json_cell(record[key]) for key in _OFA_COLUMNS}
-                archs.append(space.from_ofa_config(config))  # type: ignore[attr-defined]
+                config = {key: _json_cell(record[key]) for key in space.ofa_keys}
+                archs.append(space.from_ofa_config(config))
             else:
                 archs.append(space.validate({k: _int_cell(record[k]) for k in labels if not _missing(record[k])}))
         except NasError as error:

@@ -252,10 +252,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- eval
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from nas.archargs import parse_arch
     from nas.data import load_dataset
     from nas.supernet import load_supernet
     from nas.training.evaluation import EvalCache, evaluate, file_digest
+    from search_spaces.parsing import parse_arch
 
     supernet = load_supernet(args.supernet).eval()
     data = load_dataset(args.data, args.data_root, resolution=args.resolution, seed=args.data_seed)
@@ -367,9 +367,9 @@ def _cmd_arch(args: argparse.Namespace) -> int:
     import random
 
     import nas
-    from nas.archargs import parse_arch
     from nas.memory import SubnetMemory
     from predictors import count_params
+    from search_spaces.parsing import parse_arch
 
     space = nas.get_space(args.space)
     if args.action == "sample":
@@ -387,7 +387,7 @@ def _cmd_arch(args: argparse.Namespace) -> int:
     )
     for arch in archs:
         row: dict[str, Any] = {"key": arch.key, "arch": arch.to_dict()}
-        if hasattr(space, "to_ofa_config"):
+        if space.ofa_keys:
             row["ofa_config"] = space.to_ofa_config(arch)
         if supernet is not None:
             row["macs"] = supernet.macs(arch)

@@ -70,9 +70,9 @@ def _cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     import nas
-    from nas.archargs import parse_arch
     from nas.profiling import LatencyModel
     from predictors.latency import LatencyTable
+    from search_spaces.parsing import parse_arch
 
     table = LatencyTable.load(args.table)
     space = nas.get_space(table.space)

@@ -21,9 +21,9 @@ Energy per op (45 nm, Horowitz ISSCC 2014): AC 0.9 pJ (fp32 add), MAC 4.6 pJ (fp
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from nas.archargs import parse_arch
     from nas.data import load_dataset
     from nas.supernet import load_supernet
+    from search_spaces.parsing import parse_arch
 
     supernet = load_supernet(args.supernet).eval()
     arch = parse_arch(args.arch, supernet.space)
@@ -86,9 +86,9 @@ def _render_report(report: dict[str, Any]) -> None:
 
 
 def _check(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.archargs import parse_arch
     from nas.spiking.conversion import check_conversion_friendly
     from nas.supernet import load_supernet
+    from search_spaces.parsing import parse_arch
 
     supernet = load_supernet(args.supernet)
     arch = parse_arch(args.arch, supernet.space)

@@ -16,7 +16,8 @@ from search_spaces.errors import (
     UnknownNameError,
 )
 from search_spaces.ofa_mbv3 import MobileNetV3Space, StageSpec, make_divisible
-from search_spaces.registry import get_space, list_spaces, register_space
+from search_spaces.parsing import arch_from_json, parse_arch
+from search_spaces.registry import Registry, get_space, list_spaces, register_space
 from search_spaces.spiking import SpikingResNetSpace
 
 __all__ = [
@@ -29,12 +30,15 @@ __all__ = [
     "InvalidArchError",
     "MobileNetV3Space",
     "NasError",
+    "Registry",
     "SearchSpace",
     "SpikingResNetSpace",
     "StageSpec",
     "UnknownNameError",
+    "arch_from_json",
     "get_space",
     "list_spaces",
     "make_divisible",
+    "parse_arch",
     "register_space",
 ]

@@ -12,9 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from search_spaces import safe_json
-from search_spaces.errors import InvalidArchError, short_repr
-
 Choice = int | float | str
 
 __all__ = ["Arch", "Choice"]
@@ -24,9 +21,10 @@ __all__ = ["Arch", "Choice"]
 class Arch(Mapping[str, Choice]):
     """One architecture of a named search space.
 
-    Build it through a space (``space.validate(...)``, ``space.sample(rng)``) or :meth:`Arch.from_json`, which
-    validate; the constructor itself trusts its input. Only the labels active for this architecture are stored
-    (a stage of depth 2 has no ``_b3_`` labels), so equal networks compare and hash equal.
+    Build it through a space (``space.validate(...)``, ``space.sample(rng)``) or
+    :func:`~search_spaces.parsing.arch_from_json`, which validate; the constructor itself trusts its input. Only
+    the labels active for this architecture are stored (a stage of depth 2 has no ``_b3_`` labels), so equal
+    networks compare and hash equal.
     """
 
     space: str
@@ -68,37 +66,6 @@ class Arch(Mapping[str, Choice]):
     def key(self) -> str:
         """A short stable digest of the architecture, for file names and cache keys."""
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
-
-    @classmethod
-    def from_json(cls, text: str | Mapping[str, Any], space: str | None = None) -> Arch:
-        """Parse and validate a JSON object (text or already decoded) against its space.
-
-        The space comes from the ``"space"`` key or the ``space`` argument; if both are given they must agree.
-        """
-        from search_spaces.registry import get_space
-
-        if isinstance(text, str):
-            try:
-                data = safe_json.loads(text)
-            except ValueError as exc:
-                raise InvalidArchError(f"arch is {exc}", field="arch", value=text[:80]) from None
-        else:
-            data = text
-        if not isinstance(data, Mapping):
-            raise InvalidArchError(
-                f"arch must be a JSON object, got {type(data).__name__}",
-                field="arch",
-                value=data,
-                allowed="object",
-            )
-        named = data.get("space", space)
-        if named is None:
-            raise InvalidArchError("arch has no 'space' key and no space was given", field="space")
-        if space is not None and named != space:
-            raise InvalidArchError(
-                f"space={short_repr(named)} does not match the expected space {space!r}", field="space", value=named
-            )
-        return get_space(str(named)).validate(data)
 
     def __str__(self) -> str:
         return self.to_json()

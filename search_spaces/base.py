@@ -12,7 +12,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from search_spaces.arch import Arch, Choice
 from search_spaces.errors import InvalidArchError, describe_choices, short_repr
@@ -181,6 +181,22 @@ class SearchSpace(ABC):
             if decision.is_active(chosen):
                 chosen[decision.label] = trial.suggest_categorical(decision.label, list(decision.choices))
         return Arch(self.name, tuple(chosen.items()))
+
+    # ------------------------------------------------------------------ once-for-all's config format
+    ofa_keys: ClassVar[tuple[str, ...]] = ()
+    """Keys of the space's once-for-all config format (``ks``, ``e``, ``d``, ``r``); empty: it has none."""
+
+    def is_ofa_config(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data`` is written in the space's once-for-all format rather than as labels."""
+        return False
+
+    def to_ofa_config(self, arch: Arch) -> dict[str, Any] | None:
+        """``arch`` in the format once-for-all's own tools read; None for a space without one."""
+        return None
+
+    def from_ofa_config(self, config: Any, *, extra_keys: tuple[str, ...] = ()) -> Arch:
+        """The arch of a once-for-all config; a space without that format refuses every config."""
+        raise InvalidArchError(f"space {self.name!r} has no once-for-all config format", field="config", value=config)
 
     # ------------------------------------------------------------------ features
     def encode(self, arch: Arch) -> list[float]:

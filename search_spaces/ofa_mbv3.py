@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from search_spaces.arch import Arch
 from search_spaces.base import Decision, StagedSpace
@@ -64,12 +64,17 @@ class MobileNetV3Space(StagedSpace):
     first_block_width: int = 16
     final_expand_width: int = 960
     last_channel: int = 1280
+    ofa_keys: ClassVar[tuple[str, ...]] = _OFA_KEYS
 
     def decisions(self) -> tuple[Decision, ...]:
         return _decisions(self)
 
     # ------------------------------------------------------------------ OFA's config format
-    def to_ofa_config(self, arch: Arch) -> dict[str, Any]:
+    def is_ofa_config(self, data: Mapping[str, Any]) -> bool:
+        """Any of ``ks``, ``e``, ``d`` marks OFA's format (whose parser then names what else is missing)."""
+        return any(key in data for key in _OFA_KEYS[:3])
+
+    def to_ofa_config(self, arch: Arch) -> dict[str, Any] | None:
         """OFA's format; slots past a stage's depth repeat the stage's last active block, as OFA ignores them."""
         ks: list[int] = []
         expand: list[int] = []

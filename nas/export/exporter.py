@@ -215,7 +215,7 @@ class SubnetExporter:
             "num_classes": self.supernet.num_classes,
             "arch_key": arch.key,
             "arch": arch.to_dict(),
-            "ofa_config": space.to_ofa_config(arch) if hasattr(space, "to_ofa_config") else None,
+            "ofa_config": space.to_ofa_config(arch),
             "input": {
                 "shape": [1, 3, resolution, resolution],
                 "dtype": "float32",

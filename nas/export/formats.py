@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from nas.supernet.static import MobileNetV3Subnet
-from search_spaces import Arch, CheckpointError, ConfigError, MobileNetV3Space, NasError, UnknownNameError, get_space
+from search_spaces import CheckpointError, ConfigError, MobileNetV3Space, NasError, UnknownNameError, get_space
 from search_spaces.atomic import atomic_write_text, recover_folder
+from search_spaces.parsing import arch_from_json
 
 __all__ = [
     "ARCH_FILE",
@@ -75,7 +76,7 @@ def load_subnet(folder: str | os.PathLike[str]) -> MobileNetV3Subnet:
         if not path.is_file():
             raise CheckpointError(f"{source} is not an exported subnet: {path.name} is missing")
     try:
-        arch = Arch.from_json(arch_path.read_text())
+        arch = arch_from_json(arch_path.read_text())
     except (OSError, UnicodeDecodeError, NasError) as exc:
         raise CheckpointError(f"cannot read {arch_path}: {exc}") from None
     space = get_space(arch.space)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.archargs import parse_arch
 from search_spaces import Arch, CheckpointError, ConfigError, NasError, SearchSpace, safe_json
+from search_spaces.parsing import parse_arch
 
 __all__ = ["ArchChoice", "front_choices", "resolve_arch", "run_space"]
 

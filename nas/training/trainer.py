@@ -38,6 +38,7 @@ from nas.training.losses import class_scores, classification_loss
 from nas.training.sampling import PhaseChoices, create_sampler
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
 from search_spaces.errors import short_repr
+from search_spaces.parsing import arch_from_json
 
 __all__ = ["TrainSummary", "Trainer", "TrainingDivergedError", "select_device"]
 
@@ -271,7 +272,7 @@ class Trainer:
             self.scheduler.load_state_dict(payload["scheduler"])
             self.scheduler.step_update(num_updates=self.global_step - self._phase_start_step())
         if payload["teacher"] is not None:
-            self._teacher_arch = Arch.from_json(payload["teacher_arch"])
+            self._teacher_arch = arch_from_json(payload["teacher_arch"])
             self.teacher = self.supernet.extract(self._teacher_arch).eval().requires_grad_(False)
             self.teacher.load_state_dict(payload["teacher"])
         rng = payload["rng"]

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 import nas
-from nas.archargs import parse_arch
 from nas.data import DataSplits, TensorImageDataset, load_dataset
 from nas.export import FORMATS, ParityError, export_front, export_subnet, load_subnet
 from nas.export_cli import add_export_commands
@@ -26,6 +25,7 @@ from nas.search.driver import SearchConfig, run_search
 from nas.supernet.static import subnet_macs
 from nas.training.evaluation import calibrate_bn, file_digest, resize
 from search_spaces import CheckpointError, ConfigError, InvalidArchError, UnknownNameError
+from search_spaces.parsing import parse_arch
 
 SPACE = "ofa_mbv3_small"
 FAST: dict[str, Any] = {"latency": False, "calibration_images": 64}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nas.archargs import parse_arch
-from search_spaces import Arch, InvalidArchError, NasError, UnknownNameError, get_space
+from search_spaces import InvalidArchError, NasError, UnknownNameError, get_space
+from search_spaces.parsing import arch_from_json, parse_arch
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas
 
 SPACE = get_space("ofa_mbv3")
@@ -80,7 +80,7 @@ CASES = [
 @pytest.mark.parametrize(("text", "kind", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_arch_json_is_refused_with_a_typed_error(text: str, kind: type[NasError], fragments: list[str]) -> None:
     with pytest.raises(NasError) as caught:
-        Arch.from_json(text, space="ofa_mbv3")
+        arch_from_json(text, space="ofa_mbv3")
     check_error(caught.value, kind, *fragments)
 
 
@@ -101,7 +101,7 @@ def test_cli_arch_argument_is_refused_with_a_typed_error(
 
 def test_a_space_name_that_is_not_registered_lists_the_registered_ones() -> None:
     with pytest.raises(NasError) as caught:
-        Arch.from_json(labels(space="../../etc/passwd"))
+        arch_from_json(labels(space="../../etc/passwd"))
     check_error(caught.value, UnknownNameError, "'../../etc/passwd'", "ofa_mbv3", "nb201")
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from nas.arch_tables import read_arch_table
-from nas.archargs import parse_arch
 from search_spaces import DataError, InvalidArchError, NasError, get_space
+from search_spaces.parsing import parse_arch
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas
 
 BIG = get_space("ofa_mbv3")

@@ -6,7 +6,7 @@ opset 17, plus the ONNX checker) and the whole ``nas.export.export_subnet`` pipe
 extract, recalibrate BN on 64 images, parity check of the ONNX file in ONNX Runtime on 16 images, accuracy,
 memory, card). The pipeline needs a 1000-class data set; none ships with the project, so it runs on random
 images labelled at random (the accuracy it reports is meaningless; the time is what is measured). Target for the
-ONNX export of the largest subnet: <= 10 s. Latencies: medians by ``predictors.timing`` (warm-up, >= 20 runs and
+ONNX export of the largest subnet: <= 10 s. Latencies: medians by ``nas.profile.timers`` (warm-up, >= 20 runs and
 >= 0.1 s), 2 threads pinned (and 1 thread beside it: on a loaded machine two OpenMP threads can make eager
 PyTorch many times slower while they wait for each other); the baseline is PyTorch eager in the same run.
 
@@ -30,7 +30,7 @@ from common import record
 import nas
 from nas.data import DataSplits, TensorImageDataset
 from nas.export import FORMATS, export_subnet
-from predictors.timing import CpuTimer, OnnxRuntimeTimer
+from nas.profile.timers import CpuTimer, OnnxRuntimeTimer
 
 TARGET_EXPORT_S = 10.0
 THREADS = 2

@@ -19,7 +19,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import median_ms, record
 
 import nas
-from nas.supernet.static import MobileNetV3Subnet
+from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
 
 ORIGINAL_MS = {"largest": 56.0, "random": 40.0}
 TARGET_MS = 8.0

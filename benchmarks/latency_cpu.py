@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
-from nas.profiling import default_table_path, profile_table, validate_table
-from predictors.timing import create_timer
+from nas.profile.tables import default_table_path, profile_table, validate_table
+from nas.profile.timers import create_timer
 from search_spaces import get_space
 
 

@@ -20,8 +20,8 @@ MAPE is a mean over archs and columns; pixel3 and raspi4 (NB201) report near-zer
 cells whose output is disconnected, which few measured archs rarely include, so their MAPE is in the hundreds of
 percent; the median column's MAPE is printed beside it.
 
-Features: OFA: log MACs (``nas.supernet.static.subnet_macs``, batch 1), a count of eager-mode kernel launches and
-the resolution; NB201: the number of cells' edges holding each op. The NB201 MACs ranking is the exact MACs
+Features: OFA: log MACs (``subnet_macs`` of the MobileNetV3 family, batch 1), a count of eager-mode kernel launches
+and the resolution; NB201: the number of cells' edges holding each op. The NB201 MACs ranking is the exact MACs
 order: every stage's convolutions cost the same, so MACs = constant + c * (n_conv1x1 + 9 * n_conv3x3).
 
 Run: bash .ci/venv python benchmarks/latency_transfer.py
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
 import search_spaces
-from nas.supernet.static import subnet_macs
+from nas.supernet.families.mobilenetv3.static import subnet_macs
 from predictors.metrics import spearman
 from predictors.transfer import leave_one_out_transfer, sample_measured
 

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
-from nas.bench.predictor import (
+from nas.tabular.predictor import (
     REFERENCE_FILE,
     default_benchdata,
     predictor_curve,

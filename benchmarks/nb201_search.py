@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
-from nas.bench.outputs import write_search_outputs
-from nas.bench.search import BenchProblem, run_bench
-from nas.bench_cli import benchdata_path
+from nas.cli.bench import benchdata_path
+from nas.tabular.outputs import write_search_outputs
+from nas.tabular.search import BenchProblem, run_bench
 from search_spaces.table import read_arch_table
 
 DEVICES = ("raspi4_ms", "titan_rtx_1_ms")

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
 import nas
-from nas.config import parse_config
+from nas.core.config import parse_config
 from nas.data import load_dataset
-from nas.quickstart import measure_subnets, run_quickstart
+from nas.quickstart.digits import measure_subnets, run_quickstart
 from nas.training.config import TrainConfig
 
 TRAIN_BUDGET_S = 600.0

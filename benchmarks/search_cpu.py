@@ -32,11 +32,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, record
 
-from nas.memory import SubnetMemory
-from nas.profiling import LatencyModel, random_archs
+from nas.profile.tables import LatencyModel, random_archs
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.evaluators import PredictedAccuracy
 from nas.supernet import load_supernet
+from nas.supernet.families.mobilenetv3.memory import SubnetMemory
 from predictors.latency import LatencyTable
 
 

@@ -25,8 +25,8 @@ from common import record
 
 import nas
 from nas.data import load_dataset
+from nas.quickstart.spiking import run_spiking_quickstart, spiking_config, verify_spiking_run
 from nas.spiking.conversion import evaluate_conversion
-from nas.spiking.quickstart import run_spiking_quickstart, spiking_config, verify_spiking_run
 from nas.training.trainer import Trainer
 
 CONVERSION_GAP_TARGET = 0.02

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
 import predictors
-from nas.arch_tables import read_arch_table
+from nas.cli.predictor import arch_featurizer
 from nas.data import load_dataset
-from nas.predictor_cli import arch_featurizer
 from nas.supernet import load_supernet
 from nas.training.evaluation import _score, calibrate_bn, resize
+from nas.training.tables import read_arch_table
 
 SEEDS = 5
 TRAIN, TEST = 500, 200

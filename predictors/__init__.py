@@ -17,7 +17,6 @@ from predictors.memory import inference_peak_bytes, mcunet_peak_bytes, training_
 from predictors.metrics import kendall_tau, mape, ranking_report, spearman, top_k_overlap
 from predictors.mlp import MLPEnsemble
 from predictors.ridge_gbm import RidgeBoost
-from predictors.timing import Timer, Timing, create_timer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -27,12 +26,9 @@ __all__ = [
     "MLPEnsemble",
     "Predictor",
     "RidgeBoost",
-    "Timer",
-    "Timing",
     "count_macs",
     "count_params",
     "create_predictor",
-    "create_timer",
     "inference_peak_bytes",
     "kendall_tau",
     "load_predictor",

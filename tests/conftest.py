@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas.bench.predictor import default_benchdata
+from nas.tabular.predictor import default_benchdata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHDATA = default_benchdata()
@@ -51,7 +51,7 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def ray_session() -> object:
     """One embedded local Ray (2 CPUs, bound to 127.0.0.1) shared by every test that needs Ray; yields ``ray``."""
     ray = pytest.importorskip("ray")
-    from nas.search.workers import start_local_ray
+    from nas.workers.pool import start_local_ray
 
     runtime_env = None
     if Path.cwd().resolve() != REPO_ROOT:  # workers get the driver's cwd on sys.path; make `tests` importable anyway

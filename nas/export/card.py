@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nas.runs import package_versions
+from nas.core.runs import package_versions
 from nas.training.evaluation import file_digest
 from search_spaces.atomic import atomic_write_json, atomic_write_text
 
@@ -19,7 +19,7 @@ _EXPORT_PACKAGES = ("onnx", "onnxruntime", "onnxscript", "safetensors")
 
 
 def export_versions() -> dict[str, str | None]:
-    """The run's package versions (:func:`nas.runs.package_versions`) plus the exporters' and runtimes'."""
+    """The run's package versions (:func:`nas.core.runs.package_versions`) plus the exporters' and runtimes'."""
     return package_versions(_EXPORT_PACKAGES)
 
 

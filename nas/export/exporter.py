@@ -78,8 +78,8 @@ class SubnetExporter:
         data: DataSplits | None = None,
         log: Log | None = None,
     ):
-        from nas.memory import SubnetMemory
         from nas.supernet import load_supernet
+        from nas.supernet.families.mobilenetv3.memory import SubnetMemory
 
         self.options = (options or ExportOptions()).checked()
         self.path = Path(supernet_path)
@@ -336,7 +336,7 @@ def export_front(
 def _export_many(
     exporter: SubnetExporter, choices: list[ArchChoice], folders: list[str], out_dir: Path, overwrite: bool
 ) -> list[dict[str, Any]]:
-    from nas.arch_tables import write_table
+    from nas.training.tables import write_table
 
     if len(folders) != len(choices) or len(set(folders)) != len(folders):
         raise ConfigError(f"need {len(choices)} distinct folder names, got {folders}", field="names", value=folders)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nas.supernet.static import MobileNetV3Subnet
+from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
 from search_spaces import CheckpointError, ConfigError, MobileNetV3Space, NasError, UnknownNameError, get_space
 from search_spaces.atomic import atomic_write_text, recover_folder
 from search_spaces.parsing import arch_from_json

@@ -1,5 +1,5 @@
 """Latency of an exported subnet on this CPU at batch 1: PyTorch eager, and ONNX Runtime on the written
-``model.onnx`` itself (medians with warm-up and pinned threads, by :mod:`predictors.timing`)."""
+``model.onnx`` itself (medians with warm-up and pinned threads, by :mod:`nas.profile.timers`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from nas.export.formats import ONNX_FILE, onnx_session
-from predictors.timing import CpuTimer, OnnxRuntimeTimer, Timing, cpu_name
+from nas.profile.timers import CpuTimer, OnnxRuntimeTimer, Timing, cpu_name
 
 __all__ = ["measure_latency"]
 

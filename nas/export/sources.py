@@ -74,7 +74,7 @@ def run_space(run_dir: str | Path) -> str | None:
         return str(config["space"])
     try:
         if config.get("supernet"):
-            from nas.io import load_torch_file
+            from nas.core.files import load_torch_file
 
             payload = load_torch_file(config["supernet"], "supernet")
             payload = payload.get("supernet_payload", payload)

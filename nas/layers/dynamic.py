@@ -1,7 +1,7 @@
 """Elastic convolution, depthwise convolution, batch norm, linear and squeeze-excite layers.
 
 Each layer owns the weights of its largest configuration. Channels are elastic by taking the first ``n`` rows or
-columns (after :meth:`~nas.supernet.mbv3.ElasticMobileNetV3.sort_channels` the first ones are the most important);
+columns (after the MobileNetV3 supernet's ``sort_channels`` the first ones are the most important);
 the depthwise kernel is elastic by centre crop followed by a learned transformation per kernel size (as in
 once-for-all). ``active_*`` methods return the tensors a static layer of the active size would hold, which is how
 extraction copies weights out.

@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from nas.runs import create_run_dir, write_manifest
+from nas.core.runs import create_run_dir, write_manifest
 from nas.search.objectives import (
     METRICS,
     Budget,
@@ -133,7 +133,7 @@ class _Setup:
         self.num_classes = (self.supernet_meta or {}).get("num_classes", config.num_classes)
         latency = None
         if latency_table is not None:
-            from nas.profiling import LatencyModel
+            from nas.profile.tables import LatencyModel
 
             latency = LatencyModel(latency_table, self.space)
         self.cheap = CheapMetrics(self.space, self.num_classes, latency, config.train_batch)
@@ -273,7 +273,7 @@ def _storage(config: SearchConfig, run_dir: Path) -> Any:
 
 
 def _pool(setup: _Setup) -> Any:
-    from nas.search.workers import EvaluationPool, EvaluatorSpec, connect_ray, start_local_ray
+    from nas.workers.pool import EvaluationPool, EvaluatorSpec, connect_ray, start_local_ray
 
     config = setup.config
     spec = EvaluatorSpec(
@@ -427,7 +427,7 @@ class _Driver:
 
 def _read_saved_config(saved: Path) -> SearchConfig:
     """The search config a run folder was started with, parsed (never trusted as keyword arguments)."""
-    from nas.config import parse_config
+    from nas.core.config import parse_config
     from search_spaces import safe_json
 
     try:

@@ -19,7 +19,7 @@ class PredictedAccuracy:
 
     def __init__(self, folder: str, space: SearchSpace, num_classes: int):
         import predictors
-        from nas.predictor_cli import arch_featurizer
+        from nas.cli.predictor import arch_featurizer
 
         self.model = predictors.load_predictor(folder)
         self.featurizer = arch_featurizer(space, num_classes)
@@ -58,8 +58,8 @@ def supernet_evaluator(
     import torch
 
     from nas.data import load_dataset
-    from nas.spiking.network import SpikingResNet
     from nas.supernet import load_supernet
+    from nas.supernet.families.spiking.network import SpikingResNet
     from nas.training.evaluation import evaluate
 
     torch.set_num_threads(threads)
@@ -93,8 +93,8 @@ def supernet_evaluator(
 def _spiking_evaluator(
     supernet: Any, dataset: Any, split: str, calibration_images: int
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    from nas.spiking.cost import DEFAULT_COSTS
     from nas.spiking.evaluation import evaluate_timesteps, spiking_metrics
+    from nas.supernet.families.spiking.costs import DEFAULT_COSTS
 
     space = supernet.space
     known: dict[Arch, dict[str, Any]] = {}

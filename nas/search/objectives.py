@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.memory import SubnetMemory
-from nas.profiling import LatencyModel
-from nas.supernet.static import subnet_macs, subnet_params
+from nas.profile.tables import LatencyModel
+from nas.supernet.families.mobilenetv3.memory import SubnetMemory
+from nas.supernet.families.mobilenetv3.static import subnet_macs, subnet_params
 from search_spaces import Arch, ConfigError, SearchSpace, SpikingResNetSpace, UnknownNameError
 from search_spaces.errors import short_repr
 
@@ -212,7 +212,7 @@ class CheapMetrics:
         if name == "firing_rate":
             return 1.0
         if name in ("energy", "synops"):
-            from nas.spiking.cost import EnergyCosts, layer_shapes
+            from nas.supernet.families.spiking.costs import EnergyCosts, layer_shapes
 
             largest = self.space.largest()
             steps = getattr(self.space, "max_timesteps", 1)
@@ -222,7 +222,7 @@ class CheapMetrics:
 
 
 def _spiking_measures(space: SpikingResNetSpace, num_classes: int) -> dict[str, Callable[[Arch], float]]:
-    from nas.spiking.cost import layer_shapes, membrane_bytes, subnet_params
+    from nas.supernet.families.spiking.costs import layer_shapes, membrane_bytes, subnet_params
 
     return {
         "macs": lambda arch: sum(layer.macs for layer in layer_shapes(space, arch, num_classes)),

@@ -3,11 +3,11 @@ ANN-to-SNN conversion."""
 
 from __future__ import annotations
 
+from nas.layers.neurons import QCFS, LIFNeuron
 from nas.spiking.conversion import ConversionError, check_conversion_friendly, convert_to_snn, evaluate_conversion
-from nas.spiking.cost import DEFAULT_COSTS, EnergyCosts, record_spikes
 from nas.spiking.evaluation import TimestepResult, evaluate_timesteps
-from nas.spiking.network import SpikingResNet, forward_all_steps
-from nas.spiking.neurons import QCFS, LIFNeuron
+from nas.supernet.families.spiking.costs import DEFAULT_COSTS, EnergyCosts, record_spikes
+from nas.supernet.families.spiking.network import SpikingResNet, forward_all_steps
 
 __all__ = [
     "DEFAULT_COSTS",

@@ -20,9 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from nas.data import DataSplits
-from nas.spiking.layers import ElasticConv2d, TimeBatchNorm2d
-from nas.spiking.network import SpikingResNet, forward_all_steps
-from nas.spiking.neurons import QCFS, LIFNeuron
+from nas.layers.neurons import QCFS, LIFNeuron
+from nas.layers.temporal import ElasticConv2d, TimeBatchNorm2d
+from nas.supernet.families.spiking.network import SpikingResNet, forward_all_steps
 from nas.training.evaluation import calibrate_bn, resize, score
 from search_spaces import Arch, ConfigError, NasError
 

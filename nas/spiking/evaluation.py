@@ -16,8 +16,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nas.data import DataSplits
-from nas.spiking.cost import DEFAULT_COSTS, EnergyCosts, SpikeCounts, ann_comparison, membrane_bytes, record_spikes
-from nas.spiking.network import SpikingResNet, forward_all_steps
+from nas.supernet.families.spiking.costs import (
+    DEFAULT_COSTS,
+    EnergyCosts,
+    SpikeCounts,
+    ann_comparison,
+    membrane_bytes,
+    record_spikes,
+)
+from nas.supernet.families.spiking.network import SpikingResNet, forward_all_steps
 from nas.training.evaluation import calibrate_bn, resize
 from search_spaces import Arch, ConfigError
 

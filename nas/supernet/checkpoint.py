@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.io import load_torch_file, save_torch_file
+from nas.core.files import load_torch_file, save_torch_file
 from nas.supernet.registry import create_supernet, list_supernets
 from search_spaces import CheckpointError, NasError
 from search_spaces.errors import short_repr

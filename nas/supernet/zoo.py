@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from nas.spiking.network import SpikingResNet
-from nas.supernet.mbv3 import ElasticMobileNetV3
+from nas.supernet.families.mobilenetv3.elastic import ElasticMobileNetV3
+from nas.supernet.families.spiking.network import SpikingResNet
 from nas.supernet.registry import register_supernet
 from search_spaces import MobileNetV3Space, SpikingResNetSpace, get_space
 

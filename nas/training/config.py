@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass tree, filled from YAML and CLI flags by :func:`nas.config.parse_config`.
+"""Training configuration: one dataclass tree, filled from YAML and CLI flags by :func:`nas.core.config.parse_config`.
 
 A recipe is data: a list of :class:`PhaseConfig`. The sandwich recipe is one phase over the whole space; once-for-all
 progressive shrinking is a list of phases that widen the allowed kernel sizes, depths and expand ratios in turn.

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
-from nas.config import config_to_dict, load_yaml, parse_config
+from nas.core.config import config_to_dict, load_yaml, parse_config
+from nas.core.files import atomic_write_text, load_torch_file, save_torch_file
+from nas.core.runs import create_run_dir, write_manifest
 from nas.data import DataSplits, load_dataset
-from nas.io import atomic_write_text, load_torch_file, save_torch_file
-from nas.runs import create_run_dir, write_manifest
 from nas.supernet import create_supernet, save_supernet
 from nas.supernet.checkpoint import supernet_from_payload, supernet_payload
 from nas.training.config import PhaseConfig, TrainConfig

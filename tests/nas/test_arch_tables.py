@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import nas
-from nas.arch_tables import metric_column, read_arch_table, write_table
 from nas.cli import main
+from nas.training.tables import metric_column, read_arch_table, write_table
 from search_spaces import DataError
 
 SPACE = nas.get_space("ofa_mbv3_small")

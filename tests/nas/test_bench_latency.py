@@ -1,4 +1,4 @@
-"""``nas.bench.latency``: leave-one-device-out latency transfer on a table, its files, the ``latency-transfer``
+"""``nas.tabular.latency``: leave-one-device-out latency transfer on a table, its files, the ``latency-transfer``
 action and argument checking."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nas.bench.latency import (
+from nas.cli.predictor import action_adder
+from nas.tabular.latency import (
     HELP_SPEARMAN,
     add_latency_transfer_action,
     device_groups,
@@ -20,7 +21,6 @@ from nas.bench.latency import (
     latency_transfer,
     write_latency_outputs,
 )
-from nas.predictor_cli import action_adder
 from search_spaces import ConfigError, DataError
 from search_spaces.table import read_arch_table
 

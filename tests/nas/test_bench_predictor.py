@@ -1,4 +1,4 @@
-"""``nas.bench.predictor``: predictor curves by training size, the published reference curve, output files, the
+"""``nas.tabular.predictor``: predictor curves by training size, the published reference curve, output files, the
 ``predictor`` action, and argument checking."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import predictors
-from nas.bench.predictor import (
+from nas.cli.predictor import action_adder
+from nas.tabular.predictor import (
     PROJECT_ROOT,
     REFERENCE_FILE,
     _local_origin,
@@ -24,7 +25,6 @@ from nas.bench.predictor import (
     read_reference_curve,
     write_predictor_outputs,
 )
-from nas.predictor_cli import action_adder
 from predictors.ridge_gbm import RidgeBoost, count_columns
 from search_spaces import ConfigError, DataError
 from search_spaces.table import read_arch_table

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nas.bench.search import BenchProblem, expected_best_of_n, regret_curve, run_bench, run_strategy
-from nas.bench_cli import benchdata_path
 from nas.cli import main
+from nas.cli.bench import benchdata_path
+from nas.tabular.search import BenchProblem, expected_best_of_n, regret_curve, run_bench, run_strategy
 from search_spaces import ConfigError, UnknownNameError
 from search_spaces.table import read_arch_table
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import nas
-from nas.io import save_torch_file
+from nas.core.files import save_torch_file
 from nas.supernet.checkpoint import supernet_payload
 
 

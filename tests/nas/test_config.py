@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nas.config import config_to_dict, load_yaml, parse_config
+from nas.core.config import config_to_dict, load_yaml, parse_config
 from nas.training.config import TrainConfig, progressive_shrinking_phases
 from search_spaces import ConfigError, NasError
 

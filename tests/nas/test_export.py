@@ -18,11 +18,11 @@ import pytest
 import torch
 
 import nas
+from nas.cli.export import add_export_commands
 from nas.data import DataSplits, TensorImageDataset, load_dataset
 from nas.export import FORMATS, ParityError, export_front, export_subnet, load_subnet
-from nas.export_cli import add_export_commands
 from nas.search.driver import SearchConfig, run_search
-from nas.supernet.static import subnet_macs
+from nas.supernet.families.mobilenetv3.static import subnet_macs
 from nas.training.evaluation import calibrate_bn, file_digest, resize
 from search_spaces import CheckpointError, ConfigError, InvalidArchError, UnknownNameError
 from search_spaces.parsing import parse_arch

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from nas.memory import SubnetMemory
-from nas.supernet.static import MobileNetV3Subnet
+from nas.supernet.families.mobilenetv3.memory import SubnetMemory
+from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
 from predictors.memory import inference_peak_bytes, mcunet_peak_bytes, training_memory, weight_bytes
 from search_spaces import ConfigError, get_space
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.profiling import LatencyModel, distinct_parts, profile_table, random_archs
-from nas.supernet.static import subnet_parts
+from nas.profile.tables import LatencyModel, distinct_parts, profile_table, random_archs
+from nas.profile.timers import CpuTimer
+from nas.supernet.families.mobilenetv3.static import subnet_parts
 from predictors.latency import LatencyTable
-from predictors.timing import CpuTimer
 from search_spaces import ConfigError, get_space
 
 

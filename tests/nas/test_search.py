@@ -20,11 +20,11 @@ import pytest
 
 import nas
 from nas.cli import main
-from nas.profiling import distinct_parts
+from nas.profile.tables import distinct_parts
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.journal import TrialBatchedJournal
 from nas.search.objectives import parse_budget
-from nas.supernet.static import _module_macs, subnet_macs
+from nas.supernet.families.mobilenetv3.static import _module_macs, subnet_macs
 from predictors.latency import LatencyTable
 from search_spaces import ConfigError, UnknownNameError, get_space
 from tests.conftest import REPO_ROOT
@@ -141,7 +141,7 @@ def synthetic_latency_table(path: Path) -> Path:
 def fitted_predictor(folder: Path) -> Path:
     """An MLP fitted to a synthetic accuracy that falls with latency-free features (depth)."""
     import predictors
-    from nas.predictor_cli import arch_featurizer
+    from nas.cli.predictor import arch_featurizer
 
     space = get_space(SPACE)
     rng = np.random.default_rng(0)

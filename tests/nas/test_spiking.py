@@ -17,10 +17,13 @@ from torch import nn
 import nas
 from nas.cli import main
 from nas.data import DataSplits, load_dataset
+from nas.layers.encoding import encode
+from nas.layers.neurons import QCFS, LIFNeuron
 from nas.search.driver import SearchConfig, run_search
 from nas.search.objectives import parse_budget
 from nas.spiking.conversion import ConversionError, check_conversion_friendly, convert_to_snn
-from nas.spiking.cost import (
+from nas.spiking.evaluation import evaluate_timesteps
+from nas.supernet.families.spiking.costs import (
     EnergyCosts,
     ann_comparison,
     in_bounds_taps,
@@ -29,10 +32,7 @@ from nas.spiking.cost import (
     record_spikes,
     training_activation_bytes,
 )
-from nas.spiking.encoding import encode
-from nas.spiking.evaluation import evaluate_timesteps
-from nas.spiking.network import SpikingResNet, forward_all_steps
-from nas.spiking.neurons import QCFS, LIFNeuron
+from nas.supernet.families.spiking.network import SpikingResNet, forward_all_steps
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.evaluation import calibrate_bn, evaluate, resize
 from nas.training.trainer import Trainer

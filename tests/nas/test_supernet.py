@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import nas
-from nas.spiking.network import SpikingResNet
-from nas.supernet.static import MobileNetV3Subnet
+from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
+from nas.supernet.families.spiking.network import SpikingResNet
 from tests.conftest import randomize_
 
 NUM_CLASSES = 10
@@ -68,7 +68,7 @@ def test_extracted_subnets_equal_the_supernet(supernet: torch.nn.Module) -> None
 def test_extracted_subnet_is_plain_and_independent(supernet: torch.nn.Module) -> None:
     arch = supernet.space.sample(random.Random(5))
     subnet = supernet.extract(arch)
-    dynamic = [m for m in subnet.modules() if type(m).__module__.startswith("nas.layers")]
+    dynamic = [m for m in subnet.modules() if type(m).__module__.startswith("nas.layers.dynamic")]
     assert not dynamic
     assert all(p.device.type == "cpu" for p in subnet.parameters())
     # loads strictly into a freshly built static network of the same arch

@@ -15,8 +15,8 @@ import torch
 import yaml
 
 import nas
-from nas.config import parse_config
-from nas.io import load_torch_file
+from nas.core.config import parse_config
+from nas.core.files import load_torch_file
 from nas.training.config import PhaseConfig, TrainConfig, progressive_shrinking_phases
 from nas.training.evaluation import EvalCache, calibrate_bn, evaluate, file_digest
 from nas.training.trainer import Trainer, TrainingDivergedError
@@ -85,7 +85,7 @@ def _run_cli(args: list[str], cwd: Path) -> subprocess.Popen:
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     config = tiny_config(phases=[{"epochs": 3, "random_subnets": 1, "resolutions": [24]}])
     config_path = tmp_path / "train.yaml"
-    from nas.config import config_to_dict
+    from nas.core.config import config_to_dict
 
     config_path.write_text(yaml.safe_dump(config_to_dict(config)))
     reference = _run_cli(["train", "--config", str(config_path), "--name", "reference", "--quiet"], tmp_path)
@@ -207,7 +207,7 @@ def test_phase_choices_outside_the_space_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_process_torchrun_with_gloo_trains_in_sync(tmp_path: Path) -> None:
-    from nas.config import config_to_dict
+    from nas.core.config import config_to_dict
 
     config = tiny_config(batch_size=16, data={"limit_train": 128}, phases=[{"epochs": 1, "resolutions": [24]}])
     config_path = tmp_path / "ddp.yaml"

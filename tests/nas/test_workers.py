@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nas.search.workers import Completed, EvaluationPool, EvaluatorSpec, _probe, connect_ray, start_local_ray
+from nas.workers.pool import Completed, EvaluationPool, EvaluatorSpec, _probe, connect_ray, start_local_ray
 from search_spaces import ConfigError, NasError
 
 FACTORY = "tests.nas.test_workers:make_evaluator"

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from nas.profile.timers import CpuTimer, OnnxRuntimeTimer, create_timer, pinned_threads
 from predictors.latency import TABLE_VERSION, LatencyCorrection, LatencyTable
-from predictors.timing import CpuTimer, OnnxRuntimeTimer, create_timer, pinned_threads
 from search_spaces import CheckpointError, ConfigError, DataError
 
 

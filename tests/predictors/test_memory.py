@@ -272,7 +272,7 @@ def test_the_callers_model_is_untouched() -> None:
 
 
 def test_static_mobilenetv3_subnet_end_to_end() -> None:
-    from nas.supernet.static import MobileNetV3Subnet
+    from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
     from search_spaces import get_space
 
     space = get_space("ofa_mbv3_small")

@@ -1,5 +1,5 @@
 """Bad-input corpus: benchmark and evaluated-arch tables (CSV, JSONL, Parquet), read by
-``search_spaces.table.read_arch_table`` (``nas bench``) and ``nas.arch_tables.read_arch_table`` (``nas predictor``).
+``search_spaces.table.read_arch_table`` (``nas bench``) and ``nas.training.tables.read_arch_table`` (``nas predictor``).
 
 Each case must give a ``DataError`` naming the file and, where there is one, the row and the column; never a
 pandas or pyarrow traceback."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.arch_tables import metric_column, read_arch_table
+from nas.training.tables import metric_column, read_arch_table
 from search_spaces import DataError, NasError, UnknownNameError, get_space
 from search_spaces.table import read_arch_table as read_bench_table
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas

@@ -21,9 +21,9 @@ import pytest
 import torch
 
 import nas
-from nas.config import parse_config
+from nas.core.config import parse_config
+from nas.core.files import load_torch_file, save_torch_file
 from nas.export.formats import FORMATS, load_subnet
-from nas.io import load_torch_file, save_torch_file
 from nas.supernet.checkpoint import supernet_payload
 from nas.training.config import TrainConfig
 from nas.training.trainer import Trainer

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nas.profiling import LatencyModel, distinct_parts
+from nas.profile.tables import LatencyModel, distinct_parts
 from predictors.latency import LatencyTable
 from search_spaces import CheckpointError, ConfigError, DataError, NasError, get_space
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nas.arch_tables import read_arch_table
+from nas.training.tables import read_arch_table
 from search_spaces import DataError, InvalidArchError, NasError, get_space
 from search_spaces.parsing import parse_arch
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas

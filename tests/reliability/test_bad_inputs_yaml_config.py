@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nas.config import config_to_dict, load_yaml, parse_config
+from nas.core.config import config_to_dict, load_yaml, parse_config
 from nas.training.config import TrainConfig
 from nas.training.trainer import Trainer
 from search_spaces import ConfigError, NasError, UnknownNameError

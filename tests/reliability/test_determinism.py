@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import nas
-from nas.config import parse_config
+from nas.core.config import parse_config
 from nas.search.driver import SearchConfig, run_search
 from nas.search.samplers import SAMPLERS
 from nas.training.config import TrainConfig

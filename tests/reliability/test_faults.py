@@ -38,7 +38,7 @@ import pytest
 import torch
 
 import nas
-from nas.io import load_torch_file
+from nas.core.files import load_torch_file
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.journal import TrialBatchedJournal
 from predictors import load_predictor
@@ -303,7 +303,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def finished_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``runs/`` folder holding a finished training run and a finished search (made in this process)."""
-    from nas.config import parse_config
+    from nas.core.config import parse_config
     from nas.training.config import TrainConfig
     from nas.training.trainer import Trainer
 

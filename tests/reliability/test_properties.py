@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nas.config import config_to_dict, load_yaml, parse_config
+from nas.core.config import config_to_dict, load_yaml, parse_config
 from nas.training.config import TrainConfig
 from search_spaces import ConfigError, InvalidArchError, NasError, get_space, list_spaces
 from search_spaces.parsing import arch_from_json

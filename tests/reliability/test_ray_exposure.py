@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from nas.search.workers import EvaluationPool, EvaluatorSpec
+from nas.workers.pool import EvaluationPool, EvaluatorSpec
 from tests.reliability.helpers import descendants
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads sockets from Linux's /proc")

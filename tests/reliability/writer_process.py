@@ -18,7 +18,7 @@ import torch
 
 def main(folder: Path) -> None:
     import nas
-    from nas.arch_tables import write_table
+    from nas.training.tables import write_table
     from predictors import create_predictor
     from predictors.latency import LatencyTable
     from search_spaces.atomic import atomic_write_json

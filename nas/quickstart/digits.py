@@ -84,10 +84,10 @@ def search_and_verify(
     import pandas as pd
     import torch
 
-    from nas.memory import SubnetMemory
-    from nas.profiling import LatencyModel, measure_subnet, profile_table, random_archs
+    from nas.profile.tables import LatencyModel, measure_subnet, profile_table, random_archs
+    from nas.profile.timers import CpuTimer
     from nas.search.driver import SearchConfig, run_search
-    from predictors.timing import CpuTimer
+    from nas.supernet.families.mobilenetv3.memory import SubnetMemory
 
     space, classes = supernet.space, supernet.num_classes
     timer = CpuTimer(threads=torch.get_num_threads())

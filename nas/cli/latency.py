@@ -7,14 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas.predictor_cli import action_adder
+from nas.cli.predictor import action_adder
 from search_spaces import ConfigError
 
 __all__ = ["add_latency_commands"]
 
 
 def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.Namespace) -> Any:
-    from predictors.timing import create_timer
+    from nas.profile.timers import create_timer
 
     return create_timer(
         device, threads or None, cuda_graphs=cuda_graphs, min_repeats=args.repeats, min_seconds=args.min_time
@@ -23,7 +23,7 @@ def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.N
 
 def _cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
     import nas
-    from nas.profiling import default_table_path, profile_table, validate_table
+    from nas.profile.tables import default_table_path, profile_table, validate_table
 
     space = nas.get_space(args.space)
     out = Path(args.out) if args.out else default_table_path(args.device, space.name, args.batch)
@@ -54,7 +54,7 @@ def _cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
     import nas
-    from nas.profiling import validate_table
+    from nas.profile.tables import validate_table
     from predictors.latency import LatencyTable
     from search_spaces.atomic import atomic_write_json
 
@@ -70,7 +70,7 @@ def _cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     import nas
-    from nas.profiling import LatencyModel
+    from nas.profile.tables import LatencyModel
     from predictors.latency import LatencyTable
     from search_spaces.parsing import parse_arch
 

@@ -1,8 +1,8 @@
 """The elastic once-for-all MobileNetV3 supernet.
 
 ``set_active(arch)`` selects a subnet in place, ``sample(rng)`` draws and selects one, ``extract(arch)`` returns a
-static :class:`~nas.supernet.static.MobileNetV3Subnet` holding copies of the active weights. Extraction builds the
-static network on the meta device and assigns the copied tensors, so no time goes into initialising weights that
+static :class:`~.static.MobileNetV3Subnet` holding copies of the active weights. Extraction builds the static
+network on the meta device and assigns the copied tensors, so no time goes into initialising weights that
 are overwritten at once.
 """
 
@@ -16,7 +16,14 @@ import torch
 from torch import Tensor, nn
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d, DynamicDepthwiseConv2d, DynamicSqueezeExcite
-from nas.supernet.static import ConvBnAct, MobileNetV3Subnet, activation, first_block, subnet_macs, subnet_params
+from nas.supernet.families.mobilenetv3.static import (
+    ConvBnAct,
+    MobileNetV3Subnet,
+    activation,
+    first_block,
+    subnet_macs,
+    subnet_params,
+)
 from search_spaces import Arch, InvalidArchError, MobileNetV3Space, make_divisible
 
 __all__ = ["ElasticMBConv", "ElasticMobileNetV3"]

@@ -16,7 +16,7 @@ __all__ = ["action_adder", "add_predictor_commands", "arch_featurizer"]
 
 def arch_featurizer(space: SearchSpace, num_classes: int) -> Any:
     """The space's encoding plus free statistics (MACs and parameters, for MobileNetV3 spaces)."""
-    from nas.supernet.static import subnet_macs, subnet_params
+    from nas.supernet.families.mobilenetv3.static import subnet_macs, subnet_params
     from predictors.features import ArchFeaturizer
     from search_spaces import MobileNetV3Space
 
@@ -32,10 +32,10 @@ def arch_featurizer(space: SearchSpace, num_classes: int) -> Any:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.arch_tables import build_accuracy_table, write_table
     from nas.data import load_dataset
     from nas.supernet import load_supernet
     from nas.training.evaluation import EvalCache, file_digest
+    from nas.training.tables import build_accuracy_table, write_table
 
     supernet = load_supernet(args.supernet).eval()
     data = load_dataset(args.data, args.data_root, resolution=args.resolution, seed=args.data_seed)
@@ -65,7 +65,7 @@ def _split(count: int, train: int, test: int, seed: int) -> tuple[np.ndarray, np
 def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     import nas
     import predictors
-    from nas.arch_tables import metric_column, read_arch_table
+    from nas.training.tables import metric_column, read_arch_table
 
     space = nas.get_space(args.space)
     archs, table = read_arch_table(args.table, space)
@@ -92,7 +92,7 @@ def _cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     import nas
     import predictors
-    from nas.arch_tables import metric_column, read_arch_table
+    from nas.training.tables import metric_column, read_arch_table
     from search_spaces import CheckpointError
 
     model = predictors.load_predictor(args.predictor)

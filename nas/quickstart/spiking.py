@@ -15,9 +15,9 @@ from typing import Any
 
 from nas.data import DataSplits
 from nas.search.plots import new_figure, save_figure
-from nas.spiking.cost import DEFAULT_COSTS, ann_comparison
 from nas.spiking.evaluation import evaluate_timesteps
-from nas.spiking.network import SpikingResNet
+from nas.supernet.families.spiking.costs import DEFAULT_COSTS, ann_comparison
+from nas.supernet.families.spiking.network import SpikingResNet
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.evaluation import evaluate
 from nas.training.trainer import Trainer
@@ -123,7 +123,7 @@ def verify_spiking_run(run_dir: str | Path, max_timesteps: int = 4) -> dict[str,
     import pandas as pd
 
     import nas
-    from nas.config import load_yaml, parse_config
+    from nas.core.config import load_yaml, parse_config
     from nas.data import load_dataset
 
     run = Path(run_dir)

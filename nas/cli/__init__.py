@@ -66,7 +66,7 @@ def _quickstart_options(args: argparse.Namespace, epochs: int, trials: int) -> d
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
-    from nas.quickstart import run_quickstart
+    from nas.quickstart.digits import run_quickstart
 
     if args.spiking:
         return _cmd_spiking_quickstart(args)
@@ -134,7 +134,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _cmd_spiking_quickstart(args: argparse.Namespace) -> int:
-    from nas.spiking.quickstart import run_spiking_quickstart
+    from nas.quickstart.spiking import run_spiking_quickstart
 
     name = args.name or datetime.now().strftime("spiking-%Y%m%d-%H%M%S")
     report = run_spiking_quickstart(name, **_quickstart_options(args, 12, 32))
@@ -187,7 +187,7 @@ def _cmd_spiking_quickstart(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- train
 def _train_config(args: argparse.Namespace) -> Any:
-    from nas.config import load_yaml, parse_config
+    from nas.core.config import load_yaml, parse_config
     from nas.training.config import TrainConfig, progressive_shrinking_phases
 
     data = load_yaml(args.config) if args.config else {}
@@ -367,7 +367,7 @@ def _cmd_arch(args: argparse.Namespace) -> int:
     import random
 
     import nas
-    from nas.memory import SubnetMemory
+    from nas.supernet.families.mobilenetv3.memory import SubnetMemory
     from predictors import count_params
     from search_spaces.parsing import parse_arch
 
@@ -530,12 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_argument("--num-classes", type=int, default=1000, help="classes, for MACs and parameter counts")
     arch.set_defaults(func=_cmd_arch)
 
-    from nas.bench_cli import add_bench_commands
-    from nas.export_cli import add_export_commands
-    from nas.latency_cli import add_latency_commands
-    from nas.predictor_cli import add_predictor_commands
-    from nas.search_cli import add_search_commands
-    from nas.spiking_cli import add_spiking_commands
+    from nas.cli.bench import add_bench_commands
+    from nas.cli.export import add_export_commands
+    from nas.cli.latency import add_latency_commands
+    from nas.cli.predictor import add_predictor_commands
+    from nas.cli.search import add_search_commands
+    from nas.cli.spiking import add_spiking_commands
 
     def emit_report(args: argparse.Namespace, report: dict[str, Any]) -> int:
         _emit(args, report, lambda r: print("\n".join(f"{k:>16}: {_fmt(v)}" for k, v in r.items() if k != "columns")))

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nas.io import atomic_write_json
+from nas.core.files import atomic_write_json
 from search_spaces import ConfigError
 
 __all__ = ["RUNS_ROOT", "create_run_dir", "git_commit", "package_versions", "write_manifest"]

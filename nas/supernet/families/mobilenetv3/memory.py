@@ -1,8 +1,8 @@
 """Memory of a MobileNetV3 space's subnets, composed from memoized per-part estimates so that a search can ask for
 thousands of archs per second.
 
-A subnet is a chain of parts (stem, blocks, head; see :func:`~nas.supernet.static.subnet_parts`), so its figures
-follow from its parts' figures exactly:
+A subnet is a chain of parts (stem, blocks, head; see :func:`~.static.subnet_parts`), so its figures follow from
+its parts' figures exactly:
 
 - weights: the sum over parts;
 - inference peak (eager PyTorch, tensor lifetimes): the largest part peak, plus what stays alive around it — the
@@ -18,7 +18,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
-from nas.supernet.static import SubnetPart, build_part, subnet_parts
+from nas.supernet.families.mobilenetv3.static import SubnetPart, build_part, subnet_parts
 from predictors.memory import (
     OPTIMIZER_STATE_FACTORS,
     TrainingMemory,

@@ -1,5 +1,5 @@
 """Optuna samplers by name, all aware of budgets through the ``constraints`` user attribute, plus regularized
-evolution (Real et al., 2019), which Optuna lacks, and the predictor-guided tactic (``nas.search.guided``).
+evolution (Real et al., 2019), which Optuna lacks, and the predictor-guided tactic (``predictor_guided``).
 
 Constraints reach a sampler the way Optuna (>= 5) expects: before ``study.tell`` the driver sets one relative
 budget violation per budget with ``trial.set_constraint`` (feasible when every value is <= 0).
@@ -29,7 +29,7 @@ def create_sampler(
     name: str, seed: int, objectives: int, population: int = 50, guide: dict[str, Any] | None = None
 ) -> BaseSampler:
     """A seeded sampler; ``evolution`` supports a single objective only. ``predictor`` needs ``guide``: the
-    keyword arguments of :class:`~nas.search.guided.PredictorGuidedSampler` (at least ``space`` and
+    keyword arguments of :class:`~nas.search.samplers.predictor_guided.PredictorGuidedSampler` (at least ``space`` and
     ``directions``); its random start is half a ``population``."""
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
@@ -48,7 +48,7 @@ def create_sampler(
             )
         return RegularizedEvolutionSampler(population=population, seed=seed)
     if name == "predictor":
-        from nas.search.guided import PredictorGuidedSampler
+        from nas.search.samplers.predictor_guided import PredictorGuidedSampler
 
         if not guide or "space" not in guide or "directions" not in guide:
             raise ConfigError("sampler 'predictor' needs the search space and directions", field="sampler", value=name)

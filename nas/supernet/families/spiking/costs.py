@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas.spiking.layers import ElasticConv2d, centre_crop
+from nas.layers.temporal import ElasticConv2d, centre_crop
 from search_spaces import Arch, ConfigError, SpikingResNetSpace
 
 __all__ = [
@@ -116,7 +116,7 @@ def layer_shapes(space: SpikingResNetSpace, arch: Arch, num_classes: int) -> lis
 @lru_cache(maxsize=4096)
 def subnet_params(space: SpikingResNetSpace, arch: Arch, num_classes: int) -> int:
     """Parameters of ``arch``'s static subnet (built on the meta device: no memory, no initialisation)."""
-    from nas.spiking.network import SpikingResNet
+    from nas.supernet.families.spiking.network import SpikingResNet
 
     with torch.device("meta"):
         network = SpikingResNet(space, num_classes, arch=arch)
@@ -262,8 +262,8 @@ def _accumulate(
 
 @contextmanager
 def record_spikes(model: nn.Module) -> Iterator[SpikeCounts]:
-    """Count the input spikes of every synaptic layer of a :class:`~nas.spiking.network.SpikingResNet` while the
-    block runs (forward passes only; the counts accumulate over batches)."""
+    """Count the input spikes of every synaptic layer of a :class:`~.network.SpikingResNet` while the block runs
+    (forward passes only; the counts accumulate over batches)."""
     counts = SpikeCounts()
     handles = []
     layers = [("stem", model.stem.conv)]

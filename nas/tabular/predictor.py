@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import predictors
-from nas.bench import add_table_arguments, arch_format, rows_csv
+from nas.tabular import add_table_arguments, arch_format, rows_csv
 from predictors.base import Predictor
 from predictors.metrics import kendall_tau, spearman
 from predictors.ridge_gbm import count_columns

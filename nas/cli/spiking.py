@@ -32,8 +32,13 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.spiking.cost import EnergyCosts, ann_comparison, membrane_bytes, training_activation_bytes
     from nas.spiking.evaluation import evaluate_timesteps, require_spiking
+    from nas.supernet.families.spiking.costs import (
+        EnergyCosts,
+        ann_comparison,
+        membrane_bytes,
+        training_activation_bytes,
+    )
     from nas.training.evaluation import resize
 
     costs = EnergyCosts(args.ac_pj, args.mac_pj, args.int8_mac_pj)

@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.bench import add_table_arguments, arch_format
-from nas.predictor_cli import action_adder
+from nas.cli.predictor import action_adder
 from nas.search.samplers import SAMPLERS
+from nas.tabular import add_table_arguments, arch_format
 from search_spaces import ConfigError
 
 __all__ = ["add_bench_commands", "benchdata_path"]
@@ -25,7 +25,7 @@ works: --table, --arch-columns (the columns that are the architecture choices, o
 
 def benchdata_path(*parts: str) -> str:
     """A file under ``$NAS_BENCHDATA`` (default: ``../shared/benchdata`` beside the project)."""
-    from nas.bench.predictor import default_benchdata
+    from nas.tabular.predictor import default_benchdata
 
     return str(default_benchdata().joinpath(*parts))
 
@@ -58,8 +58,8 @@ def _latency_limit(text: str | None, latencies: Any) -> float | None:
 
 
 def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.bench.outputs import write_search_outputs
-    from nas.bench.search import BenchProblem, run_bench
+    from nas.tabular.outputs import write_search_outputs
+    from nas.tabular.search import BenchProblem, run_bench
     from search_spaces.table import read_arch_table
 
     needs_latency = args.latency_budget is not None or args.two_objectives
@@ -88,8 +88,8 @@ def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_bench_commands(command: Any, emit: Any) -> None:
     """Register ``nas bench`` and its actions on the top-level parser."""
-    from nas.bench.latency import add_latency_transfer_action
-    from nas.bench.predictor import add_predictor_action
+    from nas.tabular.latency import add_latency_transfer_action
+    from nas.tabular.predictor import add_predictor_action
 
     parser = command("bench", "search, predictors and latency transfer on NAS tables", _BENCH_HELP)
     action = action_adder(parser)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.bench import add_table_arguments, arch_format, rows_csv
+from nas.tabular import add_table_arguments, arch_format, rows_csv
 from predictors.transfer import leave_one_out_transfer
 from search_spaces.atomic import atomic_write_bytes, atomic_write_text
 from search_spaces.errors import ConfigError, DataError
@@ -377,7 +377,7 @@ def _cmd_latency_transfer(args: Any) -> dict[str, Any]:
 def add_latency_transfer_action(action: Callable[[str, str], Any], emit: Callable[[Any, dict[str, Any]], int]) -> Any:
     """Register ``latency-transfer`` through ``action(name, help) -> ArgumentParser`` (which adds ``--json``); the
     handler passes its report to ``emit(args, report)``. Returns the sub-parser."""
-    from nas.bench.predictor import default_benchdata
+    from nas.tabular.predictor import default_benchdata
 
     parser = action("latency-transfer", "few-shot latency prediction on an unseen device (leave one device out)")
     parser.description = (

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
+from nas.core.files import atomic_write_bytes
 from nas.data import DataSplits
-from nas.io import atomic_write_bytes
 from nas.training.evaluation import EvalCache, evaluate_splits
 from search_spaces import Arch, ConfigError, DataError, NasError, SearchSpace, safe_json
 from search_spaces.errors import short_repr

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from nas.supernet.static import MobileNetV3Subnet, SubnetPart, build_part, subnet_parts
+from nas.profile.timers import Timer, Timing
+from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet, SubnetPart, build_part, subnet_parts
 from predictors.latency import LatencyCorrection, LatencyTable
 from predictors.metrics import kendall_tau, mape, spearman
-from predictors.timing import Timer, Timing
 from search_spaces import Arch, ConfigError, MobileNetV3Space, SearchSpace
 
 __all__ = [

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from nas.spiking.encoding import ENCODINGS, encode
-from nas.spiking.layers import ElasticConv2d, TimeBatchNorm2d, centre_crop
-from nas.spiking.neurons import QCFS, SURROGATES, LIFNeuron
+from nas.layers.encoding import ENCODINGS, encode
+from nas.layers.neurons import QCFS, SURROGATES, LIFNeuron
+from nas.layers.temporal import ElasticConv2d, TimeBatchNorm2d, centre_crop
 from search_spaces import Arch, ConfigError, InvalidArchError, SpikingResNetSpace
 
 __all__ = ["NEURONS", "SpikingResNet", "forward_all_steps"]
@@ -216,7 +216,7 @@ class SpikingResNet(nn.Module):
 
     def macs(self, arch: Arch) -> int:
         """Multiply-accumulates of one step of ``arch``'s dense (ANN-equivalent) network, batch 1."""
-        from nas.spiking.cost import layer_shapes
+        from nas.supernet.families.spiking.costs import layer_shapes
 
         return sum(layer.macs for layer in layer_shapes(self.space, arch, self.num_classes))
 

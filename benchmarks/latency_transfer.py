@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
 import search_spaces
-from nas.supernet.families.mobilenetv3.static import subnet_macs
+from nas.supernet.families.mobilenetv3.parts import subnet_macs
 from predictors.metrics import spearman
 from predictors.transfer import leave_one_out_transfer, sample_measured
 

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
-from nas.cli.bench import benchdata_path
+from nas.tabular.benchdata import benchdata_path
 from nas.tabular.outputs import write_search_outputs
 from nas.tabular.search import BenchProblem, run_bench
 from search_spaces.table import read_arch_table

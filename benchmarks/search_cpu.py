@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, record
 
 from nas.profile.tables import LatencyModel, random_archs
+from nas.search.config import EvaluationConfig, ExecutionConfig
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.evaluators import PredictedAccuracy
 from nas.supernet import load_supernet
@@ -128,8 +129,7 @@ def supernet_loop(supernet: str, table: str, workdir: Path) -> dict:
             latency_table=table,
             trials=16,
             population=8,
-            workers=workers,
-            cpus_per_worker=1.0,
+            execution=ExecutionConfig(workers=workers, cpus_per_worker=1.0),
         )
         result = run_search(config, f"loop{workers}", workdir, progress=False)
         rows[f"workers_{workers}"] = {
@@ -158,8 +158,8 @@ def front_real(supernet: str, table: str, workdir: Path, trials: int, seeds: int
                 trials=trials,
                 population=20,
                 seed=seed,
-                workers=2,
-                calibration_images=128,
+                evaluation=EvaluationConfig(calibration_images=128),
+                execution=ExecutionConfig(workers=2),
             )
             result = run_search(config, f"real-{sampler}{seed}", workdir, progress=False)
             front = pd.read_csv(result.run_dir / "front.csv")[["loss", "latency"]].to_numpy()
@@ -226,7 +226,7 @@ def main() -> None:
         "num_classes": classes,
         "space": space.name,
         "population": 50,
-        "batch": 64,
+        "execution": ExecutionConfig(batch=64),
     }
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)

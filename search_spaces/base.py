@@ -211,6 +211,27 @@ class SearchSpace(ABC):
         """Column names matching :meth:`encode`."""
         return [f"{d.label}={c}" for d in self.decisions() for c in d.choices]
 
+    def count(self) -> int:
+        """Number of distinct architectures: a gating decision contributes, per value, the product of the choices
+        it switches on."""
+        decisions = self.decisions()
+        total = 1
+        for decision in decisions:
+            if decision.gate is not None:
+                continue
+            gated = [d for d in decisions if d.gate and d.gate[0] == decision.label]
+            if not gated:
+                total *= len(decision.choices)
+                continue
+            ways = 0
+            for value in decision.choices:
+                product = 1
+                for child in gated:
+                    product *= len(child.choices) if int(value) >= child.gate[1] else 1  # type: ignore[index]
+                ways += product
+            total *= ways
+        return total
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, decisions={len(self.decisions())})"
 

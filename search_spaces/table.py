@@ -1,27 +1,44 @@
-"""Table-backed search spaces: architectures are rows of a file, their metrics the other columns, evaluation a
-lookup.
+"""Tables of architectures and their metrics, the one reader and writer: CSV, JSON lines or Parquet, by suffix.
 
-:func:`read_arch_table` reads CSV, JSONL or Parquet. Either named columns are the architecture choices (a
-:class:`ColumnSpace` is built from their distinct values) or one column holds an architecture string that a parser
-turns into an :class:`Arch` of an existing space (``arch_format="nb201"``). Every problem names the file, the row
-(1-based, as a spreadsheet counts data rows) and the column: a missing column, an empty file, a non-numeric or
+:func:`read_arch_table` reads the architectures one of three ways: as the labels of a given space (or its
+once-for-all config columns, e.g. a table ``nas predictor dataset`` wrote), as one column of architecture strings
+a named parser reads (``arch_format="nb201"``), or as named columns that are the choices themselves (a
+:class:`ColumnSpace` is built from their distinct values: a table-backed benchmark space, where evaluation is a
+lookup). Every problem names the file, the row (its line in a CSV or JSON-lines file, counting a CSV's header
+line; the 1-based row of a Parquet file) and the column: a missing column, an empty file, a non-numeric or
 missing metric, an unreadable architecture, a duplicate architecture.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from search_spaces import safe_json
 from search_spaces.arch import Arch, Choice
+from search_spaces.atomic import atomic_write_bytes
 from search_spaces.base import Decision, SearchSpace
-from search_spaces.errors import DataError, InvalidArchError, UnknownNameError, short_repr
+from search_spaces.errors import ConfigError, DataError, InvalidArchError, NasError, UnknownNameError, short_repr
+from search_spaces.nb201 import parse_arch_str
+from search_spaces.registry import Registry, get_space
 
-__all__ = ["ARCH_FORMATS", "ArchTable", "ColumnSpace", "read_arch_table", "read_frame"]
+__all__ = [
+    "ARCH_FORMATS",
+    "TABLE_SUFFIXES",
+    "ArchTable",
+    "ColumnSpace",
+    "read_arch_table",
+    "read_frame",
+    "rows_csv",
+    "write_table",
+]
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
@@ -51,14 +68,9 @@ class ColumnSpace(SearchSpace):
         return [label for label, choices in self.columns if not isinstance(choices[0], str)]
 
 
-def _parse_nb201(text: Any) -> Arch:
-    from search_spaces.nb201 import parse_arch_str
-
-    return parse_arch_str(text)
-
-
-ARCH_FORMATS: dict[str, Callable[[Any], Arch]] = {"nb201": _parse_nb201}
+ARCH_FORMATS: Registry[Callable[[Any], Arch]] = Registry("arch format")
 """Parsers of one-column architecture strings, by name."""
+ARCH_FORMATS.add("nb201", parse_arch_str)
 
 
 class ArchTable:
@@ -111,20 +123,18 @@ class ArchTable:
         return ArchTable(self.space, self.archs, {**self.metrics, **added}, f"{self.source} + {other.source}")
 
 
-def read_frame(path: str | Path) -> Any:
+def read_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A pandas DataFrame from a CSV, JSONL or Parquet file; a missing, unreadable or empty file is a
     :class:`DataError` naming it."""
-    import pandas as pd
-
     file = Path(path)
-    if file.suffix not in TABLE_SUFFIXES:
+    if file.suffix.lower() not in TABLE_SUFFIXES:
         raise DataError(f"{file}: unknown table format {file.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
     if not file.is_file():
         raise DataError(f"table {file} does not exist")
     try:
-        if file.suffix == ".csv":
+        if file.suffix.lower() == ".csv":
             frame = pd.read_csv(file)
-        elif file.suffix == ".jsonl":
+        elif file.suffix.lower() == ".jsonl":
             frame = pd.read_json(file, lines=True)
         else:
             frame = pd.read_parquet(file)
@@ -137,73 +147,132 @@ def read_frame(path: str | Path) -> Any:
     return frame
 
 
+def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``table`` atomically as CSV, Parquet or JSON lines (by suffix)."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".csv":
+        payload = table.to_csv(index=False).encode()
+    elif suffix == ".jsonl":
+        payload = table.to_json(orient="records", lines=True).encode()
+    elif suffix == ".parquet":
+        payload = table.to_parquet(index=False)
+    else:
+        raise ConfigError(
+            f"table file {target} must end in {', '.join(TABLE_SUFFIXES)}", field="table", value=str(target)
+        )
+    return atomic_write_bytes(target, payload)
+
+
+def rows_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """CSV text of result rows: ``columns`` (default: every key, in first-seen order), empty cells for None."""
+    return pd.DataFrame(list(rows), columns=list(columns) if columns else None).to_csv(index=False)
+
+
 def read_arch_table(
-    path: str | Path,
-    arch_columns: Sequence[str],
-    metric_columns: Sequence[str],
+    path: str | os.PathLike[str],
+    arch_columns: Sequence[str] = (),
+    metric_columns: Sequence[str] = (),
     arch_format: str | None = None,
     name: str | None = None,
+    *,
+    space: SearchSpace | None = None,
 ) -> ArchTable:
     """Read an architecture table.
 
     Args:
         path: a ``.csv``, ``.jsonl`` or ``.parquet`` file.
-        arch_columns: the columns that make up an architecture (one column when ``arch_format`` is given).
-        metric_columns: numeric columns to keep; each must be present and numeric in every row.
+        arch_columns: the columns that make up an architecture (one column when ``arch_format`` is given); not
+            used with ``space``.
+        metric_columns: numeric columns to keep; each must be present and a finite number in every row.
         arch_format: a key of :data:`ARCH_FORMATS` to parse the single arch column with.
         name: the space name of a :class:`ColumnSpace` (default: the file's stem).
+        space: read the archs as this space's labels (absent blocks empty) or its once-for-all config columns.
     """
     file = Path(path)
     frame = read_frame(file)
-    columns = list(arch_columns)
-    for column in [*columns, *metric_columns]:
+    lines = _line_numbers(file, len(frame))
+    for column in [*([] if space is not None else arch_columns), *metric_columns]:
         if column not in frame.columns:
-            raise DataError(f"{file}: no column {short_repr(column)}; it has {_names(frame.columns)}")
-    if not columns:
-        raise DataError(f"{file}: at least one architecture column is needed")
-    if arch_format is not None:
-        if arch_format not in ARCH_FORMATS:
-            raise UnknownNameError("arch format", arch_format, ARCH_FORMATS)
-        if len(columns) != 1:
-            raise DataError(f"{file}: arch format {arch_format!r} reads one column, got {columns}")
-        space, archs = _parse_archs(file, frame[columns[0]].tolist(), columns[0], ARCH_FORMATS[arch_format])
+            raise DataError(f"table {file} has no column {short_repr(column)}; it has {_names(frame.columns)}")
+    if space is not None:
+        archs = _space_archs(file, frame, space, lines)
+        columns = []  # an arch spans many label columns: a duplicate names the row only
     else:
-        space, archs = _column_archs(file, frame, columns, name or file.stem)
-    _check_unique(file, archs, columns)
-    metrics = {column: _numeric(file, frame[column], column) for column in metric_columns}
+        columns = list(arch_columns)
+        if not columns:
+            raise DataError(f"{file}: at least one architecture column is needed")
+        if arch_format is not None:
+            if len(columns) != 1:
+                raise DataError(f"{file}: arch format {arch_format!r} reads one column, got {columns}")
+            parse = ARCH_FORMATS.get(arch_format)
+            archs = _parse_archs(file, frame[columns[0]].tolist(), columns[0], parse, lines)
+        else:
+            space, archs = _column_archs(file, frame, columns, name or file.stem, lines)
+        space = space or get_space(archs[0].space)
+    _check_unique(file, archs, columns, lines)
+    metrics = {column: _numeric(file, frame[column], column, lines) for column in metric_columns}
     return ArchTable(space, archs, metrics, str(file))
 
 
-def _parse_archs(
-    file: Path, texts: list[Any], column: str, parse: Callable[[Any], Arch]
-) -> tuple[SearchSpace, list[Arch]]:
-    from search_spaces.registry import get_space
+def _line_numbers(file: Path, rows: int) -> np.ndarray:
+    """The number a message gives each row: its line in a CSV (after the header) or JSON-lines file, else 1-based."""
+    first = 2 if file.suffix.lower() == ".csv" else 1
+    return np.arange(first, first + rows)
 
+
+def _space_archs(file: Path, frame: pd.DataFrame, space: SearchSpace, lines: np.ndarray) -> list[Arch]:
+    ofa = bool(space.ofa_keys) and all(column in frame.columns for column in space.ofa_keys)
+    labels = [label for label in space.labels() if label in frame.columns]
+    if not ofa and not labels:
+        raise DataError(
+            f"table {file} has no architecture columns: expected {space.name!r} labels such as "
+            f"{', '.join(space.labels()[:3])}"
+            + (f" or the once-for-all columns {'/'.join(space.ofa_keys)}" if space.ofa_keys else "")
+            + f"; found {_names(frame.columns, 8)}"
+        )
     archs = []
-    for row, text in enumerate(texts, start=1):
+    for line, record in zip(lines, frame.to_dict("records")):
+        try:
+            if ofa:
+                archs.append(space.from_ofa_config({key: _json_cell(record[key]) for key in space.ofa_keys}))
+            else:
+                archs.append(space.validate({k: _int_cell(record[k]) for k in labels if not _missing(record[k])}))
+        except NasError as error:
+            raise DataError(f"table {file}, row {line}: {error}") from None
+    return archs
+
+
+def _parse_archs(
+    file: Path, texts: list[Any], column: str, parse: Callable[[Any], Arch], lines: np.ndarray
+) -> list[Arch]:
+    archs = []
+    for line, text in zip(lines, texts):
         try:
             archs.append(parse(text))
         except InvalidArchError as error:
-            raise DataError(f"{file}, row {row}, column {column!r}: {error}") from None
-    return get_space(archs[0].space), archs
+            raise DataError(f"{file}, row {line}, column {column!r}: {error}") from None
+    return archs
 
 
-def _column_archs(file: Path, frame: Any, columns: list[str], name: str) -> tuple[SearchSpace, list[Arch]]:
+def _column_archs(
+    file: Path, frame: pd.DataFrame, columns: list[str], name: str, lines: np.ndarray
+) -> tuple[SearchSpace, list[Arch]]:
     declared = []
     for column in columns:
         values = frame[column]
         missing = np.flatnonzero(values.isna().to_numpy())
         if missing.size:
-            raise DataError(f"{file}, row {missing[0] + 1}, column {column!r}: empty architecture value")
-        items = [_plain(file, row, column, v) for row, v in enumerate(values.tolist(), start=1)]
+            raise DataError(f"{file}, row {lines[missing[0]]}, column {column!r}: empty architecture value")
+        items = [_plain(file, line, column, v) for line, v in zip(lines, values.tolist())]
         if len({type(v) for v in items}) > 1:
             raise DataError(f"{file}, column {column!r}: mixes numbers and text; an arch column holds one kind")
         declared.append((column, tuple(sorted(set(items)))))
     space = ColumnSpace(name=name, columns=tuple(declared))
     rows = zip(*(frame[c].tolist() for c in columns))
     archs = [
-        Arch(name, tuple((c, _plain(file, row, c, v)) for c, v in zip(columns, values)))
-        for row, values in enumerate(rows, start=1)
+        Arch(name, tuple((c, _plain(file, line, c, v)) for c, v in zip(columns, values)))
+        for line, values in zip(lines, rows)
     ]
     return space, archs
 
@@ -211,8 +280,7 @@ def _column_archs(file: Path, frame: Any, columns: list[str], name: str) -> tupl
 def _plain(file: Path, row: int, column: str, value: Any) -> Choice:
     """numpy scalars to Python ones; whole floats to int, so a column of 3.0, 5.0 reads as 3, 5. Anything but a
     number or a string (a list cell of a Parquet or JSONL file, say) is a DataError naming the cell."""
-    if hasattr(value, "item") and getattr(value, "size", 1) == 1:
-        value = value.item()
+    value = _scalar(value)
     if not isinstance(value, (int, float, str)):  # bool is an int: a yes/no choice is fine
         raise DataError(
             f"{file}, row {row}, column {column!r}: {short_repr(value)} is not a number or a string; an architecture "
@@ -223,31 +291,45 @@ def _plain(file: Path, row: int, column: str, value: Any) -> Choice:
     return value
 
 
-def _check_unique(file: Path, archs: list[Arch], columns: list[str]) -> None:
+def _check_unique(file: Path, archs: list[Arch], columns: list[str], lines: np.ndarray) -> None:
     first: dict[Arch, int] = {}
-    for row, arch in enumerate(archs, start=1):
+    for line, arch in zip(lines, archs):
         if arch in first:
-            raise DataError(
-                f"{file}, row {row}, column {', '.join(map(repr, columns))}: duplicate architecture "
-                f"(same as row {first[arch]})"
-            )
-        first[arch] = row
+            where = f", column {', '.join(map(repr, columns))}" if columns else ""
+            raise DataError(f"{file}, row {line}{where}: duplicate architecture (same as row {first[arch]})")
+        first[arch] = int(line)
 
 
-def _numeric(file: Path, values: Any, column: str) -> np.ndarray:
-    import pandas as pd
-
+def _numeric(file: Path, values: pd.Series, column: str, lines: np.ndarray) -> np.ndarray:
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(numbers))
     if bad.size:
         raw = values.iloc[bad[0]]
         what = "empty" if pd.isna(raw) else f"{short_repr(_scalar(raw))} is not a finite number"
-        raise DataError(f"{file}, row {bad[0] + 1}, column {column!r}: {what}; metric columns must be numeric")
+        raise DataError(f"{file}, row {lines[bad[0]]}, column {column!r}: {what}; metric columns must be numeric")
     return numbers
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _int_cell(value: Any) -> Any:
+    value = _scalar(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _json_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return safe_json.loads(value)
+        except ValueError:
+            return value
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
 def _scalar(value: Any) -> Any:
-    """A numpy scalar as the Python value it holds (for messages)."""
+    """A numpy scalar as the Python value it holds."""
     return value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from nas.tabular.predictor import default_benchdata
+from nas.cli import bench as bench_cli
+from nas.cli.common import Commands
+from nas.tabular.benchdata import default_benchdata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHDATA = default_benchdata()
@@ -47,11 +51,22 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+@pytest.fixture
+def bench_actions(monkeypatch: pytest.MonkeyPatch) -> tuple[argparse.ArgumentParser, list[dict[str, Any]]]:
+    """The ``nas bench`` parser (its actions at the top) and the list its handlers' reports are appended to."""
+    reports: list[dict[str, Any]] = []
+    monkeypatch.setattr(bench_cli, "emit_report", lambda args, report: reports.append(report) or 0)
+    root = argparse.ArgumentParser(prog="nas")
+    bench_cli.register(Commands(root))
+    commands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices["bench"], reports
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> object:
     """One embedded local Ray (2 CPUs, bound to 127.0.0.1) shared by every test that needs Ray; yields ``ray``."""
     ray = pytest.importorskip("ray")
-    from nas.workers.pool import start_local_ray
+    from nas.workers.cluster import start_local_ray
 
     runtime_env = None
     if Path.cwd().resolve() != REPO_ROOT:  # workers get the driver's cwd on sys.path; make `tests` importable anyway

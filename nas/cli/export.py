@@ -8,9 +8,12 @@ import sys
 import time
 from typing import Any
 
+from nas.cli.common import Commands, add_data_arguments, emit_report
+from nas.core.config import default
+from nas.export.exporter import INDEX_FILE, ExportOptions, export_front, export_subnet, index_row
 from nas.export.formats import FORMATS
 
-__all__ = ["add_export_commands"]
+__all__ = ["register"]
 
 _HELP = (
     """\
@@ -35,8 +38,6 @@ replaced only after the new export passed every check."""
 
 def _summary(card: dict[str, Any]) -> dict[str, Any]:
     """The one-subnet report: the index-table row without rank and folder, plus where, which formats, how long."""
-    from nas.export.exporter import index_row
-
     row = {k: v for k, v in index_row(0, card).items() if k not in ("rank", "folder")}
     return {
         "out": card["folder"],
@@ -47,9 +48,7 @@ def _summary(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cmd_export(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.export.exporter import INDEX_FILE, export_front, export_subnet
-
+def _export(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "data_root": args.data_root,
         "data_seed": args.data_seed,
@@ -88,29 +87,48 @@ def _cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def add_export_commands(command: Any, emit: Any) -> None:
-    """Register ``nas export``."""
-    export = command("export", "export subnets as verified PyTorch / TorchScript / torch.export / ONNX files", _HELP)
-    export.formatter_class = argparse.RawDescriptionHelpFormatter
+def register(commands: Commands) -> None:
+    """Add ``nas export``."""
+    export = commands.add(
+        "export", "export subnets as verified PyTorch / TorchScript / torch.export / ONNX files", _HELP, raw=True
+    )
     export.add_argument("--supernet", required=True, help="supernet.pt or a training checkpoint")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", help="ARCH: smallest, largest, JSON file, inline JSON, OFA config or RUN:rank")
     which.add_argument("--front", metavar="RUN", help="export every arch of this search run's Pareto front")
     export.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    export.add_argument("--format", nargs="+", default=["pytorch", "onnx"], help=f"one or more of {', '.join(FORMATS)}")
+    export.add_argument(
+        "--format",
+        nargs="+",
+        default=list(default(ExportOptions, "formats")),
+        help=f"one or more of {', '.join(FORMATS)}",
+    )
     export.add_argument("--overwrite", action="store_true", help="replace OUT once the new export succeeded")
     export.add_argument("--space", help="refuse a supernet of any other space")
-    export.add_argument("--data", default="digits", help="data set for calibration, parity images and accuracy")
-    export.add_argument("--data-root")
-    export.add_argument("--data-seed", type=int, default=0, help="seed of the train/val/test split")
-    export.add_argument("--resolution", type=int, default=32, help="stored image resolution of the data set")
-    export.add_argument("--calibration-images", type=int, default=512, help="training images for BN recalibration")
-    export.add_argument("--parity-images", type=int, default=16, help="test images for the parity check")
-    export.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed max abs difference")
+    add_data_arguments(export)
+    export.add_argument(
+        "--parity-images",
+        type=int,
+        default=default(ExportOptions, "parity_images"),
+        help="test images for the parity check",
+    )
+    export.add_argument(
+        "--tolerance",
+        type=float,
+        default=default(ExportOptions, "tolerance"),
+        help="largest allowed max abs difference",
+    )
     export.add_argument("--finetune", type=int, default=0, metavar="N", help="fine-tune the subnet N epochs first")
-    export.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate (SGD, cosine)")
-    export.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size")
-    export.add_argument("--seed", type=int, default=0, help="fine-tuning data order")
+    export.add_argument(
+        "--lr",
+        type=float,
+        default=default(ExportOptions, "finetune_lr"),
+        help="fine-tuning learning rate (SGD, cosine)",
+    )
+    export.add_argument(
+        "--batch-size", type=int, default=default(ExportOptions, "finetune_batch"), help="fine-tuning batch size"
+    )
+    export.add_argument("--seed", type=int, default=default(ExportOptions, "seed"), help="fine-tuning data order")
     export.add_argument("--threads", type=int, default=0, help="CPU threads for latency (0: torch's default)")
     export.add_argument("--no-latency", action="store_true", help="skip the latency measurements")
-    export.set_defaults(func=lambda a: emit(a, _cmd_export(a)))
+    export.set_defaults(func=lambda a: emit_report(a, _export(a)))

@@ -7,25 +7,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas.cli.predictor import action_adder
-from search_spaces import ConfigError
+from nas.cli.common import Commands, actions, emit_report
+from nas.profile.tables import default_table_path, profile_table
+from nas.profile.timers import DEVICES, Timer, create_timer
+from nas.profile.validation import validate_table
+from nas.supernet.latency import LatencyModel
+from predictors.latency import LatencyTable
+from search_spaces import ConfigError, get_space
+from search_spaces.atomic import atomic_write_json
+from search_spaces.parsing import parse_arch
 
-__all__ = ["add_latency_commands"]
+__all__ = ["register"]
 
 
-def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.Namespace) -> Any:
-    from nas.profile.timers import create_timer
-
+def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.Namespace) -> Timer:
     return create_timer(
         device, threads or None, cuda_graphs=cuda_graphs, min_repeats=args.repeats, min_seconds=args.min_time
     )
 
 
-def _cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
-    import nas
-    from nas.profile.tables import default_table_path, profile_table, validate_table
-
-    space = nas.get_space(args.space)
+def _profile(args: argparse.Namespace) -> dict[str, Any]:
+    space = get_space(args.space)
     out = Path(args.out) if args.out else default_table_path(args.device, space.name, args.batch)
     if out.exists() and not args.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
@@ -52,14 +54,9 @@ def _cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
-    import nas
-    from nas.profile.tables import validate_table
-    from predictors.latency import LatencyTable
-    from search_spaces.atomic import atomic_write_json
-
+def _validate(args: argparse.Namespace) -> dict[str, Any]:
     table = LatencyTable.load(args.table)
-    space = nas.get_space(table.space)
+    space = get_space(table.space)
     threads = args.threads or table.machine.get("threads")
     timer = _timer(table.device, threads, bool(table.machine.get("cuda_graphs")), args)
     report = validate_table(table, space, timer, args.n, args.seed, not args.json)
@@ -68,14 +65,9 @@ def _cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
     return {"table": args.table, "report": str(out), **{k: v for k, v in report.items() if k != "rows"}}
 
 
-def _cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
-    import nas
-    from nas.profile.tables import LatencyModel
-    from predictors.latency import LatencyTable
-    from search_spaces.parsing import parse_arch
-
+def _predict(args: argparse.Namespace) -> dict[str, Any]:
     table = LatencyTable.load(args.table)
-    space = nas.get_space(table.space)
+    space = get_space(table.space)
     archs = [parse_arch(text, space) for text in args.arch]
     predicted = LatencyModel(table, space).predict(archs)
     return {
@@ -86,9 +78,9 @@ def _cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def add_latency_commands(command: Any, emit: Any) -> None:
-    """Register ``nas profile`` and ``nas latency`` on the top-level parser."""
-    profile = command(
+def register(commands: Commands) -> None:
+    """Add ``nas profile`` and ``nas latency``."""
+    profile = commands.add(
         "profile",
         "build a latency table for a space on this machine's CPU, GPU or ONNX Runtime",
         "Time every distinct part (stem, block shape at each input size, head) the space can produce, "
@@ -98,7 +90,7 @@ def add_latency_commands(command: Any, emit: Any) -> None:
         "runs/latency/<device>-<space>-b<batch>.json with the machine's description.",
     )
     profile.add_argument("--space", default="ofa_mbv3", help="search space (see `nas spaces`)")
-    profile.add_argument("--device", default="cpu", choices=["cpu", "cuda", "onnxruntime"])
+    profile.add_argument("--device", default="cpu", choices=DEVICES)
     profile.add_argument("--batch", type=int, default=1)
     profile.add_argument("--threads", type=int, default=0, help="CPU threads, pinned to as many cores (0: torch's)")
     profile.add_argument("--cuda-graphs", action="store_true", help="CUDA: replay captured graphs (batch 1)")
@@ -110,16 +102,16 @@ def add_latency_commands(command: Any, emit: Any) -> None:
     profile.add_argument("--seed", type=int, default=0)
     profile.add_argument("--out", help="table file (default: runs/latency/<device>-<space>-b<batch>.json)")
     profile.add_argument("--overwrite", action="store_true", help="replace an existing table file")
-    profile.set_defaults(func=lambda a: emit(a, _cmd_profile(a)))
+    profile.set_defaults(func=lambda a: emit_report(a, _profile(a)))
 
-    latency = command(
+    latency = commands.add(
         "latency",
         "validate a latency table or predict archs' latencies",
         "validate: measure N random subnets end to end (none of them used for the correction) and "
         "print MAPE, the share within +/-10%, Kendall tau and Spearman, for the corrected prediction "
         "and the raw per-part sum; rows go to <table>.validation.json. predict: predicted ms per arch.",
     )
-    add_action = action_adder(latency)
+    add_action = actions(latency)
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = add_action(name, help_text)
@@ -132,8 +124,8 @@ def add_latency_commands(command: Any, emit: Any) -> None:
     validate.add_argument("--threads", type=int, default=0, help="CPU threads (0: as when profiled)")
     validate.add_argument("--repeats", type=int, default=20, help="minimum timed repeats per subnet")
     validate.add_argument("--min-time", type=float, default=0.1, help="minimum seconds of timed repeats per subnet")
-    validate.set_defaults(func=lambda a: emit(a, _cmd_validate(a)))
+    validate.set_defaults(func=lambda a: emit_report(a, _validate(a)))
 
     predict = action("predict", "predicted latency of archs")
     predict.add_argument("--arch", nargs="+", required=True, help="smallest, largest, JSON file, inline JSON, OFA")
-    predict.set_defaults(func=lambda a: emit(a, _cmd_predict(a)))
+    predict.set_defaults(func=lambda a: emit_report(a, _predict(a)))

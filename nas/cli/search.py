@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from datetime import datetime
 from typing import Any
 
-from nas.search.objectives import METRICS
-from nas.search.samplers import SAMPLERS
+from nas.cli.common import Commands, add_data_arguments, emit_report, handled, table
+from nas.core.config import default
+from nas.search.config import EvaluationConfig, ExecutionConfig, SearchConfig
+from nas.search.driver import run_search
+from nas.search.objectives import metrics
+from nas.search.results import read_report
+from nas.search.samplers import list_samplers
+from nas.training.evaluation import SPLITS
 
-__all__ = ["add_search_commands"]
+__all__ = ["register"]
 
 _SEARCH_HELP = """\
 Search a space for architectures that are best on --objectives while meeting every --budget.
@@ -29,20 +35,20 @@ an arch in one pass), timesteps and membrane_memory are cheap; bound a range wit
 --budget timesteps=4 --budget "firing_rate>=0.02" --budget "firing_rate<=0.3". With a qcfs_resnet supernet,
 converted_accuracy is the candidate's accuracy after ANN-to-SNN conversion at --convert-timesteps.
 
-Metrics: """ + ", ".join(f"{m.name} ({m.direction[:3]}, {m.unit})" for m in METRICS.values())
+Metrics: """
 
 
-def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
-    from datetime import datetime
+def _help() -> str:
+    """The description, ending with every metric the registered families define."""
+    return _SEARCH_HELP + ", ".join(f"{m.name} ({m.direction[:3]}, {m.unit})" for m in metrics().values())
 
-    from nas.search.driver import SearchConfig, run_search
 
+def _search(args: argparse.Namespace) -> dict[str, Any]:
     config = SearchConfig(
-        objectives=args.objectives,
-        budgets=args.budget or [],
+        objectives=tuple(args.objectives),
+        budgets=tuple(args.budget or ()),
         sampler=args.sampler,
         trials=args.trials,
-        batch=args.batch,
         population=args.population,
         seed=args.seed,
         space=args.space,
@@ -51,19 +57,26 @@ def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
         latency_table=args.latency_table,
         num_classes=args.num_classes,
         train_batch=args.train_batch,
-        data=args.data,
-        data_root=args.data_root,
-        split=args.split,
-        calibration_images=args.calibration_images,
-        workers=args.workers,
-        ray=not args.no_ray,
-        ray_address=args.ray_address,
-        cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker,
-        storage=args.storage,
-        reference=args.reference,
-        convert_timesteps=args.convert_timesteps,
+        reference=tuple(args.reference) if args.reference else None,
         spiking_friendly=args.spiking_friendly,
+        evaluation=EvaluationConfig(
+            data=args.data,
+            data_root=args.data_root,
+            data_seed=args.data_seed,
+            resolution=args.resolution,
+            calibration_images=args.calibration_images,
+            split=args.split,
+            convert_timesteps=args.convert_timesteps,
+        ),
+        execution=ExecutionConfig(
+            workers=args.workers,
+            ray=not args.no_ray,
+            ray_address=args.ray_address,
+            cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker,
+            storage=args.storage,
+            batch=args.batch,
+        ),
     )
     name = args.name or datetime.now().strftime("search-%Y%m%d-%H%M%S")
     result = run_search(config, name, args.runs_root, resume=args.resume, progress=not args.json)
@@ -80,9 +93,7 @@ def _cmd_search(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _cmd_report(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.search.results import read_report
-
+def _report(args: argparse.Namespace) -> dict[str, Any]:
     summary, front = read_report(args.run)
     columns = [*summary["objectives"], *[c for c in front.columns if c.startswith("violation_")]]
     rows = front[["trial", *columns]].head(args.top).to_dict("records") if len(front) else []
@@ -96,50 +107,55 @@ def _render_report(report: dict[str, Any]) -> None:
     print(f"hypervolume {report['hypervolume']:.6g} at reference {report['reference']}")
     if report["front"]:
         columns = list(report["front"][0])
-        widths = [max(len(c), *(len(_cell(r[c])) for r in report["front"])) for c in columns]
-        print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
-        for row in report["front"]:
-            print("  ".join(_cell(row[c]).rjust(w) for c, w in zip(columns, widths)))
-    sys.stdout.flush()
+        rows = [{c: f"{v:.5g}" if isinstance(v, float) else v for c, v in row.items()} for row in report["front"]]
+        print(table(rows, [(c, c) for c in columns]))
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return str(value)
-
-
-def add_search_commands(command: Any, emit: Any) -> None:
-    """Register ``nas search`` and ``nas report``."""
-    search = command("search", "constrained multi-objective architecture search", _SEARCH_HELP)
-    search.formatter_class = argparse.RawDescriptionHelpFormatter
+def register(commands: Commands) -> None:
+    """Add ``nas search`` and ``nas report``."""
+    search = commands.add("search", "constrained multi-objective architecture search", _help(), raw=True)
     search.add_argument("--name", help="run folder under --runs-root (default: search-<timestamp>)")
     search.add_argument("--runs-root", default="runs")
     search.add_argument("--resume", action="store_true", help="continue the run --name from its study")
-    search.add_argument("--objectives", nargs="+", default=["accuracy", "latency"], help="metrics to optimise")
+    search.add_argument(
+        "--objectives", nargs="+", default=list(default(SearchConfig, "objectives")), help="metrics to optimise"
+    )
     search.add_argument("--budget", action="append", help="METRIC=VALUE, e.g. latency=5 or peak_memory=2MiB (repeat)")
     search.add_argument(
         "--sampler",
-        default="nsga2",
-        help=f"one of {', '.join(SAMPLERS)}; 'predictor' is the predictor-guided tactic (LINAS): refit a predictor "
-        "on the evaluated trials every 5 and propose what it ranks best, for when evaluations are expensive",
+        default=default(SearchConfig, "sampler"),
+        help=f"one of {', '.join(list_samplers())}; 'predictor' is the predictor-guided tactic (LINAS): refit a "
+        "predictor on the evaluated trials every 5 and propose what it ranks best, for when evaluations are expensive",
     )
-    search.add_argument("--trials", type=int, default=300, help="finished trials to reach")
-    search.add_argument("--batch", type=int, default=64, help="candidates asked per round (predictor searches)")
+    search.add_argument("--trials", type=int, default=default(SearchConfig, "trials"), help="finished trials to reach")
     search.add_argument(
-        "--population", type=int, default=50, help="NSGA-II / evolution population; the predictor tactic's random start"
+        "--batch",
+        type=int,
+        default=default(ExecutionConfig, "batch"),
+        help="candidates asked per round (predictor searches)",
     )
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument(
+        "--population",
+        type=int,
+        default=default(SearchConfig, "population"),
+        help="NSGA-II / evolution population; the predictor tactic's random start",
+    )
+    search.add_argument("--seed", type=int, default=default(SearchConfig, "seed"))
     search.add_argument("--space", help="search space (default: the supernet's or the latency table's)")
     search.add_argument("--supernet", help="supernet checkpoint: measured accuracy on workers")
     search.add_argument("--predictor", help="predictor folder (nas predictor fit): predicted accuracy or loss")
     search.add_argument("--latency-table", help="latency table JSON from `nas profile`")
-    search.add_argument("--num-classes", type=int, default=10, help="classes when no supernet gives them")
-    search.add_argument("--train-batch", type=int, default=32, help="batch size for training_memory")
-    search.add_argument("--data", default="digits")
-    search.add_argument("--data-root")
-    search.add_argument("--split", default="val", choices=["train", "val", "test"])
-    search.add_argument("--calibration-images", type=int, default=512)
+    search.add_argument(
+        "--num-classes",
+        type=int,
+        default=default(SearchConfig, "num_classes"),
+        help="classes when no supernet gives them",
+    )
+    search.add_argument(
+        "--train-batch", type=int, default=default(SearchConfig, "train_batch"), help="batch size for training_memory"
+    )
+    add_data_arguments(search)
+    search.add_argument("--split", default=default(EvaluationConfig, "split"), choices=SPLITS)
     search.add_argument(
         "--spiking-friendly",
         action="store_true",
@@ -149,30 +165,28 @@ def add_search_commands(command: Any, emit: Any) -> None:
     search.add_argument(
         "--convert-timesteps",
         type=int,
-        default=8,
+        default=default(EvaluationConfig, "convert_timesteps"),
         help="T at which converted_accuracy runs the converted SNN (qcfs_resnet supernets)",
     )
-    search.add_argument("--workers", type=int, default=2, help="Ray evaluation actors")
-    search.add_argument("--cpus-per-worker", type=float, default=1.0)
-    search.add_argument("--gpus-per-worker", type=float, default=0.0, help="fractions share a GPU")
+    search.add_argument(
+        "--workers", type=int, default=default(ExecutionConfig, "workers"), help="Ray evaluation actors"
+    )
+    search.add_argument("--cpus-per-worker", type=float, default=default(ExecutionConfig, "cpus_per_worker"))
+    search.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=default(ExecutionConfig, "gpus_per_worker"),
+        help="fractions share a GPU",
+    )
     search.add_argument("--no-ray", action="store_true", help="evaluate in this process")
     search.add_argument("--ray-address", help="join a running cluster: auto or HOST:PORT")
     search.add_argument("--storage", help="Optuna storage URL (default: journal file in the run folder)")
     search.add_argument("--reference", type=float, nargs="+", help="hypervolume reference point")
-    search.set_defaults(func=lambda a: emit(a, _cmd_search(a)))
+    search.set_defaults(func=lambda a: emit_report(a, _search(a)))
 
-    report = command("report", "print a search's Pareto front", "Print the summary and front table of a search run.")
+    report = commands.add(
+        "report", "print a search's Pareto front", "Print the summary and front table of a search run."
+    )
     report.add_argument("run", help="run folder, e.g. runs/search-...")
     report.add_argument("--top", type=int, default=20, help="front rows to print")
-
-    def render(args: argparse.Namespace) -> int:
-        result = _cmd_report(args)
-        if args.json:
-            import json
-
-            print(json.dumps(result, default=str))
-        else:
-            _render_report(result)
-        return 0
-
-    report.set_defaults(func=render)
+    report.set_defaults(func=handled(_report, _render_report))

@@ -5,7 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_spiking_commands"]
+from nas.cli.common import Commands, add_data_arguments, emit, load_data
+from nas.data import DataSplits
+from nas.spiking.conversion import evaluate_conversion
+from nas.spiking.energy import ann_comparison, training_activation_bytes
+from nas.spiking.evaluation import evaluate_timesteps, require_spiking
+from nas.supernet.base import Supernet
+from nas.supernet.checkpoint import load_supernet
+from nas.supernet.families.spiking.costs import EnergyCosts, membrane_bytes
+from nas.training.evaluation import SPLITS, resize
+from search_spaces import Arch
+from search_spaces.parsing import parse_arch
+
+__all__ = ["register"]
 
 _HELP = """\
 report   a spiking subnet at every T in one pass (test accuracy, SynOps by rate model and counted from the actual
@@ -20,27 +32,12 @@ Energy per op (45 nm, Horowitz ISSCC 2014): AC 0.9 pJ (fp32 add), MAC 4.6 pJ (fp
 0.23 pJ (int8 mult 0.2 + add 0.03); override with --ac-pj, --mac-pj, --int8-mac-pj."""
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from nas.data import load_dataset
-    from nas.supernet import load_supernet
-    from search_spaces.parsing import parse_arch
-
+def _load(args: argparse.Namespace) -> tuple[Supernet, Arch, DataSplits]:
     supernet = load_supernet(args.supernet).eval()
-    arch = parse_arch(args.arch, supernet.space)
-    data = load_dataset(args.data, args.data_root, resolution=args.resolution, seed=args.data_seed)
-    return supernet, arch, data
+    return supernet, parse_arch(args.arch, supernet.space), load_data(args)
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.spiking.evaluation import evaluate_timesteps, require_spiking
-    from nas.supernet.families.spiking.costs import (
-        EnergyCosts,
-        ann_comparison,
-        membrane_bytes,
-        training_activation_bytes,
-    )
-    from nas.training.evaluation import resize
-
     costs = EnergyCosts(args.ac_pj, args.mac_pj, args.int8_mac_pj)
     supernet, arch, data = _load(args)
     require_spiking(supernet)
@@ -92,7 +89,6 @@ def _render_report(report: dict[str, Any]) -> None:
 
 def _check(args: argparse.Namespace) -> dict[str, Any]:
     from nas.spiking.conversion import check_conversion_friendly
-    from nas.supernet import load_supernet
     from search_spaces.parsing import parse_arch
 
     supernet = load_supernet(args.supernet)
@@ -102,8 +98,6 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _convert(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.spiking.conversion import evaluate_conversion
-
     supernet, arch, data = _load(args)
     result = evaluate_conversion(
         supernet, arch, data, args.split, tuple(args.timesteps), args.thresholds, args.tolerance
@@ -122,20 +116,16 @@ def _render_convert(report: dict[str, Any]) -> None:
         print(f"recommended T={recommended}: gap {100 * report['gap_at_recommended']:.2f} points")
 
 
-def add_spiking_commands(command: Any, emit: Any) -> None:
-    """Register ``nas spiking report|check|convert``."""
-    from nas.cli import _emit
-
-    spiking = command("spiking", "spiking subnets: cost report, conversion check, ANN-to-SNN conversion", _HELP)
-    spiking.formatter_class = argparse.RawDescriptionHelpFormatter
+def register(commands: Commands) -> None:
+    """Add ``nas spiking report|check|convert``."""
+    spiking = commands.add(
+        "spiking", "spiking subnets: cost report, conversion check, ANN-to-SNN conversion", _HELP, raw=True
+    )
     spiking.add_argument("action", choices=["report", "check", "convert"])
     spiking.add_argument("--supernet", required=True, help="supernet.pt (spiking_resnet, or qcfs_resnet to convert)")
     spiking.add_argument("--arch", default="largest", help="smallest, largest, a JSON file or inline JSON")
-    spiking.add_argument("--data", default="digits")
-    spiking.add_argument("--data-root")
-    spiking.add_argument("--data-seed", type=int, default=0)
-    spiking.add_argument("--resolution", type=int, default=16, help="stored image resolution")
-    spiking.add_argument("--split", default="test", choices=["train", "val", "test"])
+    add_data_arguments(spiking, resolution=16, calibration=False)
+    spiking.add_argument("--split", default="test", choices=SPLITS)
     spiking.add_argument("--ac-pj", type=float, default=0.9, help="energy of one accumulate")
     spiking.add_argument("--mac-pj", type=float, default=4.6, help="energy of one fp32 multiply-accumulate")
     spiking.add_argument("--int8-mac-pj", type=float, default=0.23, help="energy of one INT8 multiply-accumulate")
@@ -146,11 +136,11 @@ def add_spiking_commands(command: Any, emit: Any) -> None:
 
     def run(args: argparse.Namespace) -> int:
         if args.action == "report":
-            _emit(args, _report(args), _render_report)
+            emit(args, _report(args), _render_report)
         elif args.action == "check":
-            _emit(args, _check(args), lambda r: print(f"{r['space']}: conversion-friendly"))
+            emit(args, _check(args), lambda r: print(f"{r['space']}: conversion-friendly"))
         else:
-            _emit(args, _convert(args), _render_convert)
+            emit(args, _convert(args), _render_convert)
         return 0
 
     spiking.set_defaults(func=run)

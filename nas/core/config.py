@@ -22,7 +22,7 @@ import yaml
 from search_spaces import ConfigError
 from search_spaces.errors import short_repr
 
-__all__ = ["config_to_dict", "load_yaml", "parse_config"]
+__all__ = ["config_to_dict", "default", "load_yaml", "parse_config"]
 
 T = TypeVar("T")
 
@@ -174,3 +174,13 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         return value
 
     return plain(dataclasses.asdict(config))
+
+
+def default(config: type[Any], name: str) -> Any:
+    """The default of field ``name`` of a config class (what the CLI shows and uses)."""
+    for item in dataclasses.fields(config):
+        if item.name == name:
+            if item.default_factory is not dataclasses.MISSING:
+                return item.default_factory()
+            return item.default
+    raise KeyError(f"{config.__name__} has no field {name!r}")

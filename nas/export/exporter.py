@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
@@ -19,11 +20,15 @@ from nas.export.card import CARD_FORMAT, CARD_VERSION, describe_files, export_ve
 from nas.export.errors import ExportError
 from nas.export.finetune import finetune
 from nas.export.formats import FORMATS, check_formats
+from nas.export.latency import measure_latency
 from nas.export.publish import check_destination, staged_folder
 from nas.export.sources import ArchChoice, front_choices, resolve_arch
 from nas.export.verify import DEFAULT_TOLERANCE, check_parity, max_abs_diff, supernet_outputs
+from nas.supernet.checkpoint import load_supernet
+from nas.supernet.registry import cost_model, family_of
 from nas.training.evaluation import calibrate_bn, file_digest, resize, score
-from search_spaces import Arch, CheckpointError, ConfigError, MobileNetV3Space
+from search_spaces import Arch, CheckpointError, ConfigError
+from search_spaces.table import write_table
 
 __all__ = ["INDEX_FILE", "ExportOptions", "SubnetExporter", "export_front", "export_subnet", "export_subnets"]
 
@@ -78,18 +83,14 @@ class SubnetExporter:
         data: DataSplits | None = None,
         log: Log | None = None,
     ):
-        from nas.supernet import load_supernet
-        from nas.supernet.families.mobilenetv3.memory import SubnetMemory
-
         self.options = (options or ExportOptions()).checked()
         self.path = Path(supernet_path)
         self.supernet = load_supernet(self.path).eval()
         space = self.supernet.space
-        if not isinstance(space, MobileNetV3Space):
-            raise ExportError(
-                f"{self.path} is a {space.name!r} supernet; nas export writes MobileNetV3 subnets. A spiking or "
-                "QCFS subnet is a plain torch module: supernet.extract(arch) (see README, Spiking networks)"
-            )
+        family = family_of(space)
+        if family is None or family.static_subnet is None:
+            note = family.export_note if family is not None else "its subnets have no static form"
+            raise ExportError(f"{self.path} is a {space.name!r} supernet, which nas export cannot write: {note}")
         if self.options.space is not None and self.options.space != space.name:
             raise CheckpointError(
                 f"{self.path} is a supernet of space {space.name!r}, not of --space {self.options.space!r}"
@@ -105,7 +106,7 @@ class SubnetExporter:
                 value=self.data.name,
             )
         self.digest = file_digest(self.path)
-        self.memory = SubnetMemory(space, self.supernet.num_classes)
+        self.costs = cost_model(space, self.supernet.num_classes)
         self.log = log or (lambda message: None)
 
     @property
@@ -122,8 +123,6 @@ class SubnetExporter:
         Raises:
             ParityError: an artifact (or the extracted subnet) differs from the reference beyond the tolerance.
         """
-        from nas.export.latency import measure_latency
-
         started = time.perf_counter()
         options, arch, data = self.options, choice.arch, self.data
         resolution = int(arch["resolution"])
@@ -226,9 +225,9 @@ class SubnetExporter:
                 "class_names": list(data.class_names),
             },
             "supernet": {"path": str(self.path), "sha256": self.digest},
-            "macs": self.supernet.macs(arch),
-            "params": self.supernet.params(arch),
-            "memory": self.memory.report(arch),
+            "macs": self.costs.macs(arch),
+            "params": self.costs.params(arch),
+            "memory": self.costs.memory_report(arch),
             "accuracy": {
                 "data": data.name,
                 "split": "test",
@@ -336,8 +335,6 @@ def export_front(
 def _export_many(
     exporter: SubnetExporter, choices: list[ArchChoice], folders: list[str], out_dir: Path, overwrite: bool
 ) -> list[dict[str, Any]]:
-    from nas.training.tables import write_table
-
     if len(folders) != len(choices) or len(set(folders)) != len(folders):
         raise ConfigError(f"need {len(choices)} distinct folder names, got {folders}", field="names", value=folders)
     for folder in folders:
@@ -349,8 +346,6 @@ def _export_many(
             (staging / folder).mkdir()
             exporter.log(f"exporting {choice.given} into {out_dir / folder}")
             cards.append(exporter.export_into(choice, staging / folder, out_dir / folder))
-        import pandas as pd
-
         write_table(pd.DataFrame([index_row(i, card) for i, card in enumerate(cards)]), staging / INDEX_FILE)
     return cards
 

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
-from search_spaces import CheckpointError, ConfigError, MobileNetV3Space, NasError, UnknownNameError, get_space
+from nas.supernet.registry import static_subnet
+from search_spaces import CheckpointError, ConfigError, NasError, UnknownNameError, get_space
 from search_spaces.atomic import atomic_write_text, recover_folder
 from search_spaces.parsing import arch_from_json
 
@@ -61,7 +61,7 @@ class Format:
     load: Callable[[Path], Runner]
 
 
-def load_subnet(folder: str | os.PathLike[str]) -> MobileNetV3Subnet:
+def load_subnet(folder: str | os.PathLike[str]) -> nn.Module:
     """Rebuild an exported static subnet (format ``pytorch``) from ``arch.json`` and ``model.safetensors``.
 
     Raises:
@@ -80,8 +80,6 @@ def load_subnet(folder: str | os.PathLike[str]) -> MobileNetV3Subnet:
     except (OSError, UnicodeDecodeError, NasError) as exc:
         raise CheckpointError(f"cannot read {arch_path}: {exc}") from None
     space = get_space(arch.space)
-    if not isinstance(space, MobileNetV3Space):
-        raise CheckpointError(f"{arch_path}: space {arch.space!r} has no static subnet to rebuild")
     try:
         with safe_open(str(weights_path), framework="pt") as stream:
             metadata = stream.metadata() or {}
@@ -99,8 +97,10 @@ def load_subnet(folder: str | os.PathLike[str]) -> MobileNetV3Subnet:
         )
     try:
         num_classes, dropout = int(metadata["num_classes"]), float(metadata["dropout"])
-        model = MobileNetV3Subnet(space, arch, num_classes, dropout, device="meta")
+        model = static_subnet(space, arch, num_classes, dropout=dropout, device="meta")
         model.load_state_dict(tensors, strict=True, assign=True)
+    except ConfigError as exc:
+        raise CheckpointError(f"{arch_path}: space {arch.space!r} has no static subnet to rebuild ({exc})") from None
     except (KeyError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{weights_path} does not fit {ARCH_FILE}: {' '.join(str(exc).split())[:300]}") from None
     return model.eval()

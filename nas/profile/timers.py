@@ -24,10 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces.errors import ConfigError, UnknownNameError
+from search_spaces import ConfigError, Registry
 
 __all__ = [
     "DEVICES",
+    "TIMERS",
     "CpuTimer",
     "CudaTimer",
     "OnnxRuntimeTimer",
@@ -37,8 +38,6 @@ __all__ = [
     "create_timer",
     "pinned_threads",
 ]
-
-DEVICES = ("cpu", "cuda", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -276,12 +275,13 @@ class OnnxRuntimeTimer(Timer):
         }
 
 
+TIMERS: Registry[Callable[..., Timer]] = Registry("device")
+TIMERS.add("cpu", lambda threads, cuda_graphs, **options: CpuTimer(threads, **options))
+TIMERS.add("cuda", lambda threads, cuda_graphs, **options: CudaTimer(cuda_graphs, **options))
+TIMERS.add("onnxruntime", lambda threads, cuda_graphs, **options: OnnxRuntimeTimer(threads, **options))
+DEVICES = tuple(TIMERS.names())
+
+
 def create_timer(device: str, threads: int | None = None, cuda_graphs: bool = False, **options: Any) -> Timer:
-    """The timer for ``device`` (one of :data:`DEVICES`)."""
-    if device == "cpu":
-        return CpuTimer(threads, **options)
-    if device == "cuda":
-        return CudaTimer(cuda_graphs, **options)
-    if device == "onnxruntime":
-        return OnnxRuntimeTimer(threads, **options)
-    raise UnknownNameError("device", device, DEVICES)
+    """The timer for ``device`` (one of :data:`DEVICES`); ``threads`` for CPU runtimes, ``cuda_graphs`` for CUDA."""
+    return TIMERS.get(device)(threads, cuda_graphs, **options)

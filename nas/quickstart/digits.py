@@ -4,14 +4,23 @@ search it on this CPU under a latency and a peak-memory budget and verify the pi
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import pandas as pd
+import torch
 
 from nas.data import DataSplits
+from nas.export.exporter import export_subnets
+from nas.profile.tables import measure_subnet, profile_table, random_archs
+from nas.profile.timers import CpuTimer
+from nas.search.config import ExecutionConfig
+from nas.search.driver import run_search
+from nas.supernet.base import Supernet
+from nas.supernet.registry import cost_model
 from nas.training.config import quickstart_config
 from nas.training.evaluation import EvalCache, evaluate, file_digest
 from nas.training.trainer import Trainer
@@ -29,7 +38,7 @@ class QuickstartTargets:
 
 
 def measure_subnets(
-    supernet: nn.Module,
+    supernet: Supernet,
     data: DataSplits,
     supernet_path: Path,
     random_subnets: int = 20,
@@ -64,7 +73,7 @@ def measure_subnets(
 
 
 def search_and_verify(
-    supernet: nn.Module,
+    supernet: Supernet,
     supernet_path: Path,
     data: DataSplits,
     run_dir: Path,
@@ -79,35 +88,28 @@ def search_and_verify(
     search (validation loss vs latency, supernet evaluations on workers), then measure the best picks: test
     accuracy after BN recalibration and end-to-end latency, beside what the search predicted; export each pick
     (PyTorch + ONNX, parity-checked, with its model card) into ``run_dir/export/``."""
-    import statistics
 
-    import pandas as pd
-    import torch
-
-    from nas.profile.tables import LatencyModel, measure_subnet, profile_table, random_archs
-    from nas.profile.timers import CpuTimer
-    from nas.search.driver import SearchConfig, run_search
-    from nas.supernet.families.mobilenetv3.memory import SubnetMemory
+    from nas.profile.tables import LatencyModel
+    from nas.search.driver import SearchConfig
 
     space, classes = supernet.space, supernet.num_classes
     timer = CpuTimer(threads=torch.get_num_threads())
     table = profile_table(space, timer, 1, classes, calibration=20, seed=seed, progress=progress)
     table_path = table.save(run_dir / "latency" / f"cpu-{space.name}-b1.json")
     sample = random_archs(space, 200, seed)
-    memory = SubnetMemory(space, classes)
+    peak_memory = cost_model(space, classes).metrics()["peak_memory"]
     latency_budget = float(statistics.median(LatencyModel(table, space).predict(sample)))
-    memory_budget = int(statistics.median(memory.inference_peak_bytes(arch) for arch in sample))
+    memory_budget = int(statistics.median(peak_memory(arch) for arch in sample))
     config = SearchConfig(
-        objectives=["loss", "latency"],
-        budgets=[f"latency={latency_budget:.4f}", f"peak_memory={memory_budget}"],
+        objectives=("loss", "latency"),
+        budgets=(f"latency={latency_budget:.4f}", f"peak_memory={memory_budget}"),
         sampler="predictor",  # each candidate costs a real evaluation: refit a predictor and propose its best
         population=8,
         trials=trials,
         seed=seed,
         supernet=str(supernet_path),
         latency_table=str(table_path),
-        workers=workers,
-        ray=use_ray,
+        execution=ExecutionConfig(workers=workers, ray=use_ray),
     )
     result = run_search(config, "search", run_dir, progress=progress)
     front = pd.read_csv(result.run_dir / "front.csv").sort_values("loss", kind="stable").head(picks)
@@ -129,8 +131,6 @@ def search_and_verify(
                 "arch": arch.to_dict(),
             }
         )
-    from nas.export import export_subnets
-
     cards = export_subnets(
         supernet_path,
         [f"{result.run_dir}:{rank}" for rank in range(len(verified))],  # front.csv is sorted by loss, as the picks

@@ -13,11 +13,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas.data import DataSplits
+import pandas as pd
+
+from nas.core.config import load_yaml, parse_config
+from nas.data import DataSplits, load_dataset
+from nas.search.config import EvaluationConfig, ExecutionConfig, SearchConfig
+from nas.search.driver import run_search
 from nas.search.plots import new_figure, save_figure
+from nas.spiking.energy import ann_comparison
 from nas.spiking.evaluation import evaluate_timesteps
-from nas.supernet.families.spiking.costs import DEFAULT_COSTS, ann_comparison
-from nas.supernet.families.spiking.network import SpikingResNet
+from nas.supernet.base import Supernet
+from nas.supernet.checkpoint import load_supernet
+from nas.supernet.families.spiking.costs import DEFAULT_COSTS
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.evaluation import evaluate
 from nas.training.trainer import Trainer
@@ -36,7 +43,7 @@ def spiking_config(epochs: int = 12) -> TrainConfig:
     return config
 
 
-def time_all_steps(supernet: SpikingResNet, arch: Arch, data: DataSplits, split: str = "test") -> dict[str, Any]:
+def time_all_steps(supernet: Supernet, arch: Arch, data: DataSplits, split: str = "test") -> dict[str, Any]:
     """Seconds to evaluate every ``T`` of ``arch`` in one pass vs one evaluation (extract, calibrate, score) per
     ``T``, and the largest accuracy difference between the two (zero: the one pass is exact)."""
     space = supernet.space
@@ -56,7 +63,7 @@ def time_all_steps(supernet: SpikingResNet, arch: Arch, data: DataSplits, split:
 
 
 def _verify_front(
-    supernet: SpikingResNet, data: DataSplits, front: list[dict[str, Any]], max_timesteps: int
+    supernet: Supernet, data: DataSplits, front: list[dict[str, Any]], max_timesteps: int
 ) -> list[dict[str, Any]]:
     space = supernet.space
     rows = []
@@ -120,12 +127,6 @@ def _plot_front(rows: list[dict[str, Any]], path: Path) -> Path:
 def verify_spiking_run(run_dir: str | Path, max_timesteps: int = 4) -> dict[str, Any]:
     """Verify a spiking run's search front on the test set (test accuracy, counted energy, the INT8 ANN beside it),
     time all-T evaluation, plot the front and write ``spiking_report.json``; returns the report."""
-    import pandas as pd
-
-    import nas
-    from nas.core.config import load_yaml, parse_config
-    from nas.data import load_dataset
-
     run = Path(run_dir)
     config = parse_config(TrainConfig, load_yaml(run / "config.yaml"))
     data = load_dataset(
@@ -136,7 +137,7 @@ def verify_spiking_run(run_dir: str | Path, max_timesteps: int = 4) -> dict[str,
         config.data.val_fraction,
         config.data.test_fraction,
     )
-    supernet = nas.load_supernet(run / "supernet.pt").eval()
+    supernet = load_supernet(run / "supernet.pt").eval()
     summary = json.loads((run / "search" / "summary.json").read_text())
     front = pd.read_csv(run / "search" / "front.csv").sort_values("accuracy", ascending=False, kind="stable")
     records = [{k: v for k, v in row.items() if not pd.isna(v)} for row in front.to_dict("records")]
@@ -173,24 +174,21 @@ def run_spiking_quickstart(
     max_timesteps: int = 4,
 ) -> dict[str, Any]:
     """Train, search (accuracy vs energy, ``timesteps <= max_timesteps``), verify the front; a JSON-able report."""
-    from nas.search.driver import SearchConfig, run_search
-
     started = time.perf_counter()
     config = spiking_config(epochs)
     config.seed, config.threads, config.data.limit_train = seed, threads, limit_train
     trainer = Trainer.start(config, name, progress=progress)
     summary = trainer.fit()
     search_config = SearchConfig(
-        objectives=["accuracy", "energy"],
-        budgets=[f"timesteps={max_timesteps}"],
+        objectives=("accuracy", "energy"),
+        budgets=(f"timesteps={max_timesteps}",),
         sampler="nsga2",
         population=8,
         trials=search_trials,
         seed=seed,
         supernet=str(summary.supernet_path),
-        resolution=config.data.resolution,
-        workers=workers,
-        ray=use_ray,
+        evaluation=EvaluationConfig(resolution=config.data.resolution),
+        execution=ExecutionConfig(workers=workers, ray=use_ray),
     )
     result = run_search(search_config, "search", summary.run_dir, progress=progress)
     report = verify_spiking_run(summary.run_dir, max_timesteps)

@@ -15,9 +15,9 @@ from optuna.trial import TrialState
 from nas.search.objectives import Budget
 from nas.search.pareto import hypervolume, hypervolume_curve, pareto_mask
 from nas.search.plots import plot_front, plot_hypervolume
-from nas.training.tables import write_table
 from search_spaces import DataError, safe_json
 from search_spaces.atomic import atomic_write_json
+from search_spaces.table import write_table
 
 __all__ = ["read_report", "trials_frame", "write_results"]
 

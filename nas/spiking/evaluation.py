@@ -16,14 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nas.data import DataSplits
-from nas.supernet.families.spiking.costs import (
-    DEFAULT_COSTS,
-    EnergyCosts,
-    SpikeCounts,
-    ann_comparison,
-    membrane_bytes,
-    record_spikes,
-)
+from nas.spiking.energy import SpikeCounts, ann_comparison, record_spikes
+from nas.supernet.families.spiking.costs import DEFAULT_COSTS, EnergyCosts, membrane_bytes
 from nas.supernet.families.spiking.network import SpikingResNet, forward_all_steps
 from nas.training.evaluation import calibrate_bn, resize
 from search_spaces import Arch, ConfigError

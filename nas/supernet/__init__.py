@@ -1,20 +1,38 @@
-"""Elastic networks, extraction to static subnets, and the supernet file format."""
+"""Supernets: the :class:`Supernet` contract, the family registry (every kind of network registers there once),
+cost models, latency parts and the supernet file format. Importing this package registers the families."""
 
 from __future__ import annotations
 
-from nas.supernet import zoo as _zoo  # noqa: F401  (registers the supernets)
+from nas.supernet import families  # noqa: F401  (registers the families)
+from nas.supernet.base import Supernet
 from nas.supernet.checkpoint import load_supernet, save_supernet
-from nas.supernet.families.mobilenetv3.elastic import ElasticMBConv, ElasticMobileNetV3
-from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
-from nas.supernet.registry import create_supernet, list_supernets, register_supernet
+from nas.supernet.costs import CostModel, Metric
+from nas.supernet.parts import PartModel, SubnetPart
+from nas.supernet.registry import (
+    Family,
+    cost_model,
+    create_supernet,
+    family_of,
+    list_families,
+    list_supernets,
+    part_model,
+    register_family,
+)
 
 __all__ = [
-    "ElasticMBConv",
-    "ElasticMobileNetV3",
-    "MobileNetV3Subnet",
+    "CostModel",
+    "Family",
+    "Metric",
+    "PartModel",
+    "SubnetPart",
+    "Supernet",
+    "cost_model",
     "create_supernet",
+    "family_of",
+    "list_families",
     "list_supernets",
     "load_supernet",
-    "register_supernet",
+    "part_model",
+    "register_family",
     "save_supernet",
 ]

@@ -1,5 +1,6 @@
-"""The supernet file format: a torch file (loaded with ``weights_only=True``) holding the weights and what is
-needed to rebuild the network: format version, supernet name, number of classes and constructor options."""
+"""Reading supernet files: a torch file (loaded with ``weights_only=True``) holding the weights and what is needed
+to rebuild the network (format version, space name, number of classes and constructor options; written by
+:meth:`~nas.supernet.base.Supernet.save`)."""
 
 from __future__ import annotations
 
@@ -8,39 +9,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from nas.core.files import load_torch_file, save_torch_file
+from nas.core.files import load_torch_file
+from nas.supernet.base import FORMAT, FORMAT_VERSION, Supernet
 from nas.supernet.registry import create_supernet, list_supernets
 from search_spaces import CheckpointError, NasError
 from search_spaces.errors import short_repr
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_supernet", "save_supernet", "supernet_payload"]
+__all__ = ["load_supernet", "save_supernet", "supernet_from_payload"]
 
-FORMAT = "nas-supernet"
-FORMAT_VERSION = 1
 MAX_CLASSES = 100_000
 
 
-def supernet_payload(supernet: nn.Module) -> dict[str, Any]:
-    """The dict stored for a supernet (also embedded in training checkpoints)."""
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "supernet": supernet.space.name,
-        "num_classes": supernet.num_classes,
-        "options": getattr(supernet, "constructor_options", {"dropout": supernet.dropout_rate}),
-        "state_dict": supernet.state_dict(),
-    }
+def save_supernet(supernet: Supernet, path: str | os.PathLike[str]) -> Path:
+    """Write the supernet atomically to ``path`` (the same as ``supernet.save(path)``)."""
+    return supernet.save(path)
 
 
-def save_supernet(supernet: nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Write the supernet atomically to ``path``."""
-    return save_torch_file(path, supernet_payload(supernet))
-
-
-def supernet_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> nn.Module:
-    """Rebuild a supernet from :func:`supernet_payload`'s dict, checking format, version, name and shapes."""
+def supernet_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Supernet:
+    """Rebuild a supernet from :meth:`Supernet.payload`'s dict, checking format, version, name and shapes."""
     if payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{source} is not a supernet file (format={payload.get('format')!r}, expected {FORMAT!r})"
@@ -72,7 +59,7 @@ def supernet_from_payload(payload: dict[str, Any], source: str = "checkpoint") -
     return supernet
 
 
-def load_supernet(path: str | os.PathLike[str]) -> nn.Module:
+def load_supernet(path: str | os.PathLike[str]) -> Supernet:
     """Load a supernet written by :func:`save_supernet` (or the supernet inside a training checkpoint).
 
     Raises:

@@ -24,17 +24,16 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nas.tabular import add_table_arguments, arch_format, rows_csv
 from predictors.transfer import leave_one_out_transfer
 from search_spaces.atomic import atomic_write_bytes, atomic_write_text
 from search_spaces.errors import ConfigError, DataError
-from search_spaces.table import ArchTable, read_arch_table, read_frame
+from search_spaces.table import ArchTable, rows_csv
 
 __all__ = [
     "DEFAULT_KS",
@@ -42,7 +41,7 @@ __all__ = [
     "HELP_K",
     "HELP_SPEARMAN",
     "HOLD_OUT",
-    "add_latency_transfer_action",
+    "LATENCY_SUFFIX",
     "device_groups",
     "latency_features",
     "latency_transfer",
@@ -331,84 +330,3 @@ def write_latency_outputs(report: Mapping[str, Any], out_dir: str | Path) -> dic
         ),
         "png": atomic_write_bytes(folder / "latency_transfer.png", _png(report)),
     }
-
-
-# ---------------------------------------------------------------------- CLI
-def _cmd_latency_transfer(args: Any) -> dict[str, Any]:
-    devices = args.devices
-    if devices is None:
-        frame = read_frame(args.table)
-        devices = [str(c) for c in frame.columns if str(c).endswith(LATENCY_SUFFIX)]
-        if len(devices) < 2:
-            raise ConfigError(
-                f"{args.table} has {len(devices)} column(s) ending in {LATENCY_SUFFIX!r}; name at least 2 latency "
-                f"columns with --devices (it has {', '.join(map(str, frame.columns))})",
-                field="devices",
-                value=devices,
-                allowed=[str(c) for c in frame.columns],
-            )
-    table = read_arch_table(args.table, args.arch_columns, devices, arch_format=arch_format(args))
-    report = latency_transfer(
-        table, devices, ks=args.ks, seeds=args.seeds, features=args.features, hold_out=args.hold_out
-    )
-    paths = write_latency_outputs(report, args.out)
-    spearman = {row["column"]: [] for row in report["per_column"]}
-    for row in report["per_column"]:
-        spearman[row["column"]].append(row["spearman"])
-    return {
-        "table": report["table"],
-        "archs": report["archs"],
-        "devices": len(report["devices"]),
-        "hold_out": report["hold_out"],
-        "features": report["features"],
-        "seeds": report["seeds"],
-        "ks": report["ks"],
-        "mean_spearman": [row["mean_spearman"] for row in report["per_k"]],
-        "median_spearman": [row["median_spearman"] for row in report["per_k"]],
-        "min_spearman": [row["min_spearman"] for row in report["per_k"]],
-        "help_spearman_at_k10": HELP_SPEARMAN,
-        "spearman_by_column": spearman,
-        "csv": str(paths["csv"]),
-        "png": str(paths["png"]),
-        "seconds": report["seconds"],
-    }
-
-
-def add_latency_transfer_action(action: Callable[[str, str], Any], emit: Callable[[Any, dict[str, Any]], int]) -> Any:
-    """Register ``latency-transfer`` through ``action(name, help) -> ArgumentParser`` (which adds ``--json``); the
-    handler passes its report to ``emit(args, report)``. Returns the sub-parser."""
-    from nas.tabular.predictor import default_benchdata
-
-    parser = action("latency-transfer", "few-shot latency prediction on an unseen device (leave one device out)")
-    parser.description = (
-        "Hold out each latency column in turn, measure K archs on it and predict the rest from the other devices' "
-        "latencies and arch features; report mean/median Spearman per K and per device beside HELP's 0.932 at "
-        "K=10. Writes latency_transfer.csv and latency_transfer.png to --out."
-    )
-    add_table_arguments(
-        parser,
-        str(default_benchdata() / "derived" / "nb201_latency_help.csv"),
-        "CSV, JSONL or Parquet table with one <device>_ms column per device",
-    )
-    parser.add_argument(
-        "--devices", nargs="+", default=None, metavar="COLUMN", help="latency columns (default: every *_ms column)"
-    )
-    parser.add_argument(
-        "--ks", nargs="+", type=int, default=list(DEFAULT_KS), metavar="K", help="archs measured on the new device"
-    )
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..SEEDS-1 choose the measured archs")
-    parser.add_argument(
-        "--features",
-        default="counts",
-        choices=list(FEATURES),
-        help="arch features beside the source devices: op counts (or numeric choices), the whole encoding, none",
-    )
-    parser.add_argument(
-        "--hold-out",
-        default="device",
-        choices=list(HOLD_OUT),
-        help="'device': also drop the held-out column's other batch sizes (<device>_<batch>_ms) from the sources",
-    )
-    parser.add_argument("--out", default="runs/bench/latency-transfer", help="folder for the CSV and PNG")
-    parser.set_defaults(func=lambda args: emit(args, _cmd_latency_transfer(args)))
-    return parser

@@ -7,9 +7,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from nas.tabular import rows_csv
 from nas.tabular.search import BenchRun, checkpoint_rows, summary_rows
 from search_spaces.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from search_spaces.table import rows_csv
 
 __all__ = ["write_search_outputs"]
 

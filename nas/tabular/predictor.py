@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,67 +30,35 @@ from typing import Any
 
 import numpy as np
 
-import predictors
-from nas.tabular import add_table_arguments, arch_format, rows_csv
-from predictors.base import Predictor
+from predictors.base import Predictor, create_predictor, predictor_kinds
 from predictors.metrics import kendall_tau, spearman
 from predictors.ridge_gbm import count_columns
 from search_spaces.atomic import atomic_write_bytes, atomic_write_text
 from search_spaces.errors import ConfigError, DataError
-from search_spaces.table import ArchTable, read_arch_table, read_frame
+from search_spaces.table import ArchTable, read_frame, rows_csv
 
 __all__ = [
     "DEFAULT_KINDS",
     "DEFAULT_SIZES",
     "REFERENCE_FILE",
     "TARGETS",
-    "add_predictor_action",
-    "default_benchdata",
     "predictor_curve",
     "predictor_report",
     "read_reference_curve",
     "write_predictor_outputs",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SIZES: tuple[int, ...] = (10, 15, 23, 36, 56, 87, 135, 209, 323, 500)
 DEFAULT_KINDS: tuple[str, ...] = ("ridge_gbm", "gbm")
 TARGETS: tuple[str, ...] = ("rank", "raw")
 REFERENCE_FILE = "derived/naslib_xgb_zc_correlation_summary.csv"
 
 
-def default_benchdata() -> Path:
-    """The published benchmark tables: ``$NAS_BENCHDATA``, else ``../shared/benchdata`` beside the project, else
-    beside the local repository this checkout was cloned from (a scratch clone in /tmp finds the same data)."""
-    value = os.environ.get("NAS_BENCHDATA")
-    if value:
-        return Path(value)
-    beside = PROJECT_ROOT.parent / "shared" / "benchdata"
-    origin = _local_origin(PROJECT_ROOT)
-    if not beside.is_dir() and origin is not None and (origin.parent / "shared" / "benchdata").is_dir():
-        return origin.parent / "shared" / "benchdata"
-    return beside
-
-
-def _local_origin(root: Path) -> Path | None:
-    """The folder ``root``'s git checkout was cloned from, when that is a local path (read, never run, git)."""
-    import configparser
-
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    try:
-        parser.read(root / ".git" / "config")
-        url = parser.get('remote "origin"', "url", fallback="")
-    except configparser.Error:
-        return None
-    path = Path(url.removeprefix("file://")) if url and "://" not in url.removeprefix("file://") else None
-    return path if path is not None and path.is_absolute() and path.is_dir() else None
-
-
 def _create(kind: str, seed: int, linear_columns: list[int] | None) -> Predictor:
     options: dict[str, Any] = {"threads": 1} if kind == "gbm" else {}
     if kind == "ridge_gbm":
         options["linear_columns"] = linear_columns
-    return predictors.create_predictor(kind, seed=seed, **options)
+    return create_predictor(kind, seed=seed, **options)
 
 
 # ---------------------------------------------------------------------- the curve
@@ -135,7 +102,7 @@ def _check_curve_args(
             )
     if len(set(sizes)) != len(sizes):
         raise ConfigError(f"sizes={list(sizes)} repeats a size", field="sizes", value=list(sizes))
-    valid = predictors.predictor_kinds()
+    valid = predictor_kinds()
     chosen = list(DEFAULT_KINDS if kinds is None else kinds)
     if isinstance(kinds, str) or not chosen:
         raise ConfigError(f"kinds={kinds!r}: give a non-empty list of kinds", field="kinds", value=kinds, allowed=valid)
@@ -365,89 +332,3 @@ def write_predictor_outputs(rows: Sequence[Mapping[str, Any]], out_dir: str | Pa
         "csv": atomic_write_text(folder / "predictor_curve.csv", rows_csv(rows)),
         "png": atomic_write_bytes(folder / "predictor_curve.png", _png(rows, title)),
     }
-
-
-# ---------------------------------------------------------------------- CLI
-def _none(value: str | None) -> str | None:
-    return None if value is None or value.lower() == "none" else value
-
-
-def _cmd_predictor(args: Any) -> dict[str, Any]:
-    began = time.perf_counter()
-    table = read_arch_table(args.table, args.arch_columns, [args.metric], arch_format=arch_format(args))
-    reference_file = _none(args.reference)
-    reference = (
-        None
-        if reference_file is None
-        else read_reference_curve(reference_file, args.reference_space, args.reference_dataset)
-    )
-    rows = predictor_curve(
-        table,
-        args.metric,
-        sizes=args.sizes,
-        test=args.test,
-        seeds=args.seeds,
-        kinds=args.kinds,
-        reference=reference,
-        progress=not (args.json or args.quiet),
-        target=args.target,
-    )
-    paths = write_predictor_outputs(rows, args.out, title=f"{Path(args.table).name}: {args.metric}")
-    return {
-        "table": table.source,
-        "archs": len(table),
-        "metric": args.metric,
-        "target": args.target,
-        "test": args.test,
-        "seeds": args.seeds,
-        "kinds": list(args.kinds),
-        "reference": reference_file,
-        **predictor_report(rows),
-        "csv": str(paths["csv"]),
-        "png": str(paths["png"]),
-        "seconds": round(time.perf_counter() - began, 1),
-    }
-
-
-def add_predictor_action(action: Callable[[str, str], Any], emit: Callable[[Any, dict[str, Any]], int]) -> Any:
-    """Register ``predictor`` through ``action(name, help) -> ArgumentParser`` (which adds ``--json``); the
-    handler passes its report to ``emit(args, report)``. Returns the sub-parser."""
-    data = default_benchdata()
-    parser = action("predictor", "Kendall tau of accuracy predictors vs training-set size on a table")
-    parser.description = (
-        "Fit each predictor kind on N random archs of a table and rank T held-out ones, for several N and seeds; "
-        "report mean and std of Kendall tau and Spearman per N, beside a published curve (NASLib's XGBoost on "
-        "NAS-Bench-201 by default). Writes predictor_curve.csv and predictor_curve.png to --out. Progress lines "
-        "go to stderr."
-    )
-    add_table_arguments(parser, str(data / "nb201_cifar10.csv"), "CSV, JSONL or Parquet table")
-    parser.add_argument("--metric", default="cifar10_test_acc", help="metric column to predict")
-    parser.add_argument(
-        "--sizes", nargs="+", type=int, default=list(DEFAULT_SIZES), metavar="N", help="training-set sizes"
-    )
-    parser.add_argument("--test", type=int, default=200, help="held-out archs per seed")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..SEEDS-1 (a new random split each)")
-    parser.add_argument(
-        "--kinds",
-        nargs="+",
-        default=list(DEFAULT_KINDS),
-        metavar="KIND",
-        help=f"predictor kinds, from: {', '.join(predictors.predictor_kinds())}",
-    )
-    parser.add_argument(
-        "--target",
-        default="rank",
-        choices=list(TARGETS),
-        help="fit on the training archs' normalized ranks or on the raw metric",
-    )
-    parser.add_argument(
-        "--reference",
-        default=str(data / REFERENCE_FILE),
-        help="NASLib-style summary CSV with a published tau per training size; 'none' to skip",
-    )
-    parser.add_argument("--reference-space", default="nasbench201", help="search_space rows of --reference")
-    parser.add_argument("--reference-dataset", default="cifar10", help="dataset rows of --reference")
-    parser.add_argument("--out", default="runs/bench/predictor", help="folder for the CSV and PNG")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.set_defaults(func=lambda args: emit(args, _cmd_predictor(args)))
-    return parser

@@ -10,13 +10,19 @@ sampled but computed exactly: the expected best of N distinct archs drawn unifor
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optuna
+from scipy.special import gammaln
+from tqdm import tqdm
 
-from search_spaces import ConfigError
+from nas.search.pareto import hypervolume, hypervolume_curve
+from nas.search.samplers import SamplerContext, create_sampler, list_samplers
+from search_spaces import ConfigError, UnknownNameError
 from search_spaces.table import ArchTable
 
 __all__ = ["BenchProblem", "BenchRun", "expected_best_of_n", "run_bench", "run_strategy"]
@@ -83,8 +89,6 @@ class BenchProblem:
 
     def exact_hypervolume(self) -> float:
         """Hypervolume of the table's exact Pareto front."""
-        from nas.search.pareto import hypervolume
-
         assert self.latencies is not None
         return hypervolume(np.column_stack([self.values, self.latencies]), self.directions, self.reference())
 
@@ -124,19 +128,13 @@ def expected_best_of_n(values: np.ndarray, ns: Sequence[int], maximize: bool = T
 
 
 def _log_comb(n: np.ndarray, k: int) -> np.ndarray:
-    from scipy.special import gammaln
-
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
 
 
 def run_strategy(problem: BenchProblem, strategy: str, seed: int, queries: int, population: int = 20) -> np.ndarray:
     """Row indices queried, in order (``queries`` of them; an asked arch the table lacks is not a query)."""
-    import optuna
-
-    from nas.search.samplers import create_sampler
-
     table, space = problem.table, problem.table.space
-    guide: dict[str, Any] = {"space": space, "directions": problem.directions, "pool": table.archs}
+    known, violations = None, None
     if problem.latencies is not None:
         latencies = problem.latencies
 
@@ -145,11 +143,11 @@ def run_strategy(problem: BenchProblem, strategy: str, seed: int, queries: int, 
             cheap = latencies[rows] if problem.two_objectives else np.full(len(rows), np.nan)
             return np.column_stack([np.full(len(rows), np.nan), cheap])[:, : len(problem.directions)]
 
-        guide["known"] = known
         if problem.latency_limit is not None:
             limit = problem.latency_limit
-            guide["violations"] = lambda archs: (latencies[[table.row(a) for a in archs]] / limit - 1.0)[:, None]
-    sampler = create_sampler(strategy, seed, len(problem.directions), population, guide)
+            violations = lambda archs: (latencies[[table.row(a) for a in archs]] / limit - 1.0)[:, None]  # noqa: E731
+    context = SamplerContext(seed, tuple(problem.directions), population, space, known, violations, table.archs)
+    sampler = create_sampler(strategy, context)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=problem.directions, sampler=sampler)
     decisions = space.decisions()
@@ -188,8 +186,6 @@ def regret_curve(problem: BenchProblem, rows: np.ndarray) -> np.ndarray:
 
 def hypervolume_ratio_curve(problem: BenchProblem, rows: np.ndarray) -> np.ndarray:
     """Hypervolume of the queried points over the exact front's, after each query."""
-    from nas.search.pareto import hypervolume_curve
-
     assert problem.latencies is not None
     points = np.column_stack([problem.values[rows], problem.latencies[rows]])
     return hypervolume_curve(points, problem.directions, problem.reference()) / problem.exact_hypervolume()
@@ -205,15 +201,9 @@ def run_bench(
 ) -> BenchRun:
     """Every strategy for seeds ``0..seeds-1``; the curves, the seconds each strategy took and, for one objective,
     random search's exact expected regret."""
-    import time
-
-    from nas.search.samplers import SAMPLERS
-
     for name in strategies:
-        if name not in SAMPLERS:
-            from search_spaces import UnknownNameError
-
-            raise UnknownNameError("strategy", name, SAMPLERS)
+        if name not in list_samplers():
+            raise UnknownNameError("strategy", name, list_samplers())
     for field, value, low in (("seeds", seeds, 1), ("queries", queries, 1), ("population", population, 2)):
         if value < low:
             raise ConfigError(f"{field}={value} must be >= {low}", field=field, value=value)
@@ -226,8 +216,6 @@ def run_bench(
         )
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(strategies) * seeds, desc="bench search", unit="run")
     curves, seconds = {}, {}
     for name in strategies:

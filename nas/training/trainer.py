@@ -29,8 +29,8 @@ from nas.core.config import config_to_dict, load_yaml, parse_config
 from nas.core.files import atomic_write_text, load_torch_file, save_torch_file
 from nas.core.runs import create_run_dir, write_manifest
 from nas.data import DataSplits, load_dataset
-from nas.supernet import create_supernet, save_supernet
-from nas.supernet.checkpoint import supernet_from_payload, supernet_payload
+from nas.supernet.checkpoint import supernet_from_payload
+from nas.supernet.registry import create_supernet
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.distributed import DistributedContext, init_distributed
 from nas.training.evaluation import resize
@@ -221,7 +221,7 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_VERSION,
             "config": config_to_dict(self.config),
-            "supernet_payload": supernet_payload(self.supernet),
+            "supernet_payload": self.supernet.payload(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
@@ -364,7 +364,7 @@ class Trainer:
         self.dist.check_in_sync(self.supernet, self.device)
         supernet_path = self.run_dir / "supernet.pt"
         if self.dist.is_main:
-            save_supernet(self.supernet, supernet_path)
+            self.supernet.save(supernet_path)
         self.dist.barrier()
         return TrainSummary(self.run_dir, supernet_path, self.global_step, time.perf_counter() - started, last_loss)
 

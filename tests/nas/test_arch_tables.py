@@ -13,8 +13,8 @@ import pytest
 
 import nas
 from nas.cli import main
-from nas.training.tables import metric_column, read_arch_table, write_table
 from search_spaces import DataError
+from search_spaces.table import read_arch_table, write_table
 
 SPACE = nas.get_space("ofa_mbv3_small")
 
@@ -38,11 +38,11 @@ def synthetic_table(rows: int = 120, seed: int = 0) -> pd.DataFrame:
 def test_round_trip_in_every_format(tmp_path: Path, suffix: str) -> None:
     table = synthetic_table(20)
     path = write_table(table, tmp_path / f"t{suffix}")
-    archs, read = read_arch_table(path, SPACE)
-    assert [a.to_dict() for a in archs] == [
+    read = read_arch_table(path, metric_columns=["val_loss"], space=SPACE)
+    assert [a.to_dict() for a in read.archs] == [
         SPACE.validate(r.dropna().to_dict()).to_dict() for _, r in table.drop(columns="val_loss").iterrows()
     ]
-    assert np.allclose(metric_column(read, "val_loss", str(path)), table["val_loss"])
+    assert np.allclose(read.column("val_loss"), table["val_loss"])
 
 
 def test_ofa_format_columns_are_accepted(tmp_path: Path) -> None:
@@ -50,37 +50,36 @@ def test_ofa_format_columns_are_accepted(tmp_path: Path) -> None:
     archs = [space.sample(random.Random(i)) for i in range(3)]
     lines = [json.dumps({**space.to_ofa_config(a), "latency_ms": 1.0 + i}) for i, a in enumerate(archs)]
     (tmp_path / "ofa.jsonl").write_text("\n".join(lines) + "\n")
-    read, _ = read_arch_table(tmp_path / "ofa.jsonl", space)
-    assert read == archs
+    read = read_arch_table(tmp_path / "ofa.jsonl", space=space)
+    assert read.archs == archs
 
 
 def test_malformed_tables_name_file_row_and_column(tmp_path: Path) -> None:
     table = synthetic_table(5)
     with pytest.raises(DataError, match="does not exist"):
-        read_arch_table(tmp_path / "none.csv", SPACE)
+        read_arch_table(tmp_path / "none.csv", space=SPACE)
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError, match=r"empty\.csv"):
-        read_arch_table(tmp_path / "empty.csv", SPACE)
+        read_arch_table(tmp_path / "empty.csv", space=SPACE)
     write_table(table[["val_loss"]], tmp_path / "noarch.csv")
     with pytest.raises(DataError, match="no architecture columns"):
-        read_arch_table(tmp_path / "noarch.csv", SPACE)
+        read_arch_table(tmp_path / "noarch.csv", space=SPACE)
     bad = table.copy()
     bad.loc[2, "s1_b1_kernel"] = 4
     write_table(bad, tmp_path / "bad.csv")
     with pytest.raises(DataError, match=r"bad\.csv, row 4: s1_b1_kernel=4 not in \{3, 5, 7\}"):
-        read_arch_table(tmp_path / "bad.csv", SPACE)
+        read_arch_table(tmp_path / "bad.csv", space=SPACE)
     write_table(pd.concat([table, table.iloc[[1]]]), tmp_path / "dup.csv")
     with pytest.raises(DataError, match="row 7: duplicate architecture"):
-        read_arch_table(tmp_path / "dup.csv", SPACE)
+        read_arch_table(tmp_path / "dup.csv", space=SPACE)
     text = table.copy()
     text["val_loss"] = text["val_loss"].astype(object)
     text.loc[3, "val_loss"] = "fast"
     write_table(text, tmp_path / "text.csv")
-    _, read = read_arch_table(tmp_path / "text.csv", SPACE)
-    with pytest.raises(DataError, match=r"row 5, column 'val_loss': 'fast' is not a number"):
-        metric_column(read, "val_loss", "text.csv")
+    with pytest.raises(DataError, match=r"row 5, column 'val_loss': 'fast' is not a finite number"):
+        read_arch_table(tmp_path / "text.csv", metric_columns=["val_loss"], space=SPACE)
     with pytest.raises(DataError, match="no column 'accuracy'"):
-        metric_column(read, "accuracy", "text.csv")
+        read_arch_table(tmp_path / "text.csv", metric_columns=["accuracy"], space=SPACE)
 
 
 def test_predictor_cli_fit_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nas.cli.predictor import action_adder
 from nas.tabular.latency import (
     HELP_SPEARMAN,
-    add_latency_transfer_action,
     device_groups,
     latency_features,
     latency_transfer,
@@ -142,11 +140,11 @@ def test_outputs_are_written(table, tmp_path: Path) -> None:
         write_latency_outputs({"per_k": []}, tmp_path / "bad")
 
 
-def test_latency_transfer_action(tmp_path: Path) -> None:
+def test_latency_transfer_action(
+    tmp_path: Path, bench_actions: tuple[argparse.ArgumentParser, list[dict[str, Any]]]
+) -> None:
     path = _write_table(tmp_path / "latency.csv")
-    reports: list[dict[str, Any]] = []
-    parser = argparse.ArgumentParser(prog="nas bench")
-    add_latency_transfer_action(action_adder(parser), lambda args, report: reports.append(report) or 0)
+    parser, reports = bench_actions
     defaults = parser.parse_args(["latency-transfer"])
     assert defaults.table.endswith("derived/nb201_latency_help.csv") and defaults.devices is None
     assert defaults.ks == [5, 10, 20] and defaults.out == "runs/bench/latency-transfer"

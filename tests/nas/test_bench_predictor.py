@@ -13,13 +13,9 @@ import numpy as np
 import pytest
 
 import predictors
-from nas.cli.predictor import action_adder
+from nas.tabular.benchdata import PROJECT_ROOT, _local_origin, default_benchdata
 from nas.tabular.predictor import (
-    PROJECT_ROOT,
     REFERENCE_FILE,
-    _local_origin,
-    add_predictor_action,
-    default_benchdata,
     predictor_curve,
     predictor_report,
     read_reference_curve,
@@ -203,17 +199,10 @@ def test_local_origin_reads_the_clone_source_from_git_config(tmp_path: Path) -> 
     assert _local_origin(tmp_path / "clone") is None
 
 
-def _parser() -> tuple[argparse.ArgumentParser, list[dict[str, Any]]]:
-    reports: list[dict[str, Any]] = []
-    parser = argparse.ArgumentParser(prog="nas bench")
-    add_predictor_action(action_adder(parser), lambda args, report: reports.append(report) or 0)
-    return parser, reports
-
-
-def test_predictor_action(tmp_path: Path) -> None:
+def test_predictor_action(tmp_path: Path, bench_actions: tuple[argparse.ArgumentParser, list[dict[str, Any]]]) -> None:
     path = _write_table(tmp_path / "toy.csv")
     reference = _reference_csv(tmp_path / "summary.csv")
-    parser, reports = _parser()
+    parser, reports = bench_actions
     defaults = parser.parse_args(["predictor"])
     assert defaults.table.endswith("nb201_cifar10.csv") and defaults.arch_columns == ["arch_str"]
     assert defaults.reference.endswith(REFERENCE_FILE) and defaults.out == "runs/bench/predictor"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from nas.cli import main
-from nas.cli.bench import benchdata_path
+from nas.tabular.benchdata import benchdata_path
 from nas.tabular.search import BenchProblem, expected_best_of_n, regret_curve, run_bench, run_strategy
 from search_spaces import ConfigError, UnknownNameError
 from search_spaces.table import read_arch_table

@@ -10,7 +10,6 @@ import torch
 
 import nas
 from nas.core.files import save_torch_file
-from nas.supernet.checkpoint import supernet_payload
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def test_pickled_object_is_refused(tmp_path: Path) -> None:
 
 
 def test_wrong_format_version_and_name(small_supernet: torch.nn.Module, tmp_path: Path) -> None:
-    payload = supernet_payload(small_supernet)
+    payload = small_supernet.payload()
     save_torch_file(tmp_path / "v.pt", {**payload, "format_version": 99})
     with pytest.raises(nas.CheckpointError, match="format_version=99"):
         nas.load_supernet(tmp_path / "v.pt")
@@ -52,7 +51,7 @@ def test_wrong_format_version_and_name(small_supernet: torch.nn.Module, tmp_path
 
 
 def test_weights_of_another_shape(small_supernet: torch.nn.Module, tmp_path: Path) -> None:
-    payload = supernet_payload(small_supernet)
+    payload = small_supernet.payload()
     save_torch_file(tmp_path / "c.pt", {**payload, "num_classes": 100})
     with pytest.raises(nas.CheckpointError, match="does not match"):
         nas.load_supernet(tmp_path / "c.pt")

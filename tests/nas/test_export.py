@@ -3,7 +3,6 @@ all-or-nothing output folders, and typed errors (exit code 2) for bad input."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
@@ -18,11 +17,13 @@ import pytest
 import torch
 
 import nas
-from nas.cli.export import add_export_commands
+from nas.cli import main
 from nas.data import DataSplits, TensorImageDataset, load_dataset
 from nas.export import FORMATS, ParityError, export_front, export_subnet, load_subnet
+from nas.search.config import ExecutionConfig
 from nas.search.driver import SearchConfig, run_search
-from nas.supernet.families.mobilenetv3.static import subnet_macs
+from nas.supernet.families.mobilenetv3.parts import subnet_macs
+from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
 from nas.training.evaluation import calibrate_bn, file_digest, resize
 from search_spaces import CheckpointError, ConfigError, InvalidArchError, UnknownNameError
 from search_spaces.parsing import parse_arch
@@ -60,7 +61,12 @@ def digits() -> DataSplits:
 def search_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (cheap) search of the space: MACs vs parameters, no supernet needed."""
     config = SearchConfig(
-        objectives=["macs", "params"], budgets=["params=5M"], space=SPACE, trials=10, batch=5, population=5
+        objectives=["macs", "params"],
+        budgets=["params=5M"],
+        space=SPACE,
+        trials=10,
+        population=5,
+        execution=ExecutionConfig(batch=5),
     )
     return run_search(config, "run", tmp_path_factory.mktemp("search"), progress=False).run_dir
 
@@ -87,7 +93,7 @@ def test_pytorch_round_trip_equals_the_supernets_forward(
     out = tmp_path / "model"
     card = export_subnet(supernet_path, arch, out, ["pytorch"], digits, **FAST)
     model = load_subnet(out)
-    assert isinstance(model, nas.supernet.MobileNetV3Subnet) and not model.training and model.arch == arch
+    assert isinstance(model, MobileNetV3Subnet) and not model.training and model.arch == arch
     images = arch_images(digits, arch)
     with torch.no_grad():
         logits = model(images)
@@ -263,39 +269,15 @@ def card_arch(card: dict[str, Any]) -> nas.Arch:
     return nas.get_space(card["space"]).validate(card["arch"])
 
 
-def run_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    """``nas.cli.main`` with ``nas export`` registered (a no-op once the CLI registers it itself)."""
-    from nas import cli
-
-    original = cli.build_parser
-
-    def build() -> argparse.ArgumentParser:
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "export" not in sub.choices:
-
-            def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-                created = sub.add_parser(name, help=help_text, description=description)
-                created.add_argument("--json", action="store_true")
-                return created
-
-            add_export_commands(command, lambda args, report: print(json.dumps(report, default=str)) or 0)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
-    return cli.main(argv)
-
-
 def test_cli_exports_and_exits_2_on_bad_input(
     tmp_path: Path,
     supernet_path: Path,
     search_run: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "cli"
     base = ["export", "--supernet", str(supernet_path), "--no-latency", "--calibration-images", "32"]
-    assert run_cli([*base, "--arch", "smallest", "--format", "pytorch", "--out", str(out), "--json"], monkeypatch) == 0
+    assert main([*base, "--arch", "smallest", "--format", "pytorch", "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["out"] == str(out) and report["parity_max_abs_diff"] <= 1e-4 and (out / "card.json").is_file()
     bad = [
@@ -306,6 +288,6 @@ def test_cli_exports_and_exits_2_on_bad_input(
         (["--arch", "smallest", "--space", "ofa_mbv3", "--out", str(tmp_path / "d")], "--space"),
     ]
     for extra, message in bad:
-        assert run_cli([*base, *extra], monkeypatch) == 2
+        assert main([*base, *extra]) == 2
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli"]

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.profile.tables import LatencyModel, distinct_parts, profile_table, random_archs
+from nas.profile.tables import profile_table, random_archs
 from nas.profile.timers import CpuTimer
-from nas.supernet.families.mobilenetv3.static import subnet_parts
+from nas.supernet.families.mobilenetv3.parts import distinct_parts, subnet_parts
+from nas.supernet.latency import LatencyModel
 from predictors.latency import LatencyTable
 from search_spaces import ConfigError, get_space
 

@@ -20,11 +20,11 @@ import pytest
 
 import nas
 from nas.cli import main
-from nas.profile.tables import distinct_parts
+from nas.search.config import EvaluationConfig, ExecutionConfig
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.journal import TrialBatchedJournal
 from nas.search.objectives import parse_budget
-from nas.supernet.families.mobilenetv3.static import _module_macs, subnet_macs
+from nas.supernet.families.mobilenetv3.parts import _module_macs, distinct_parts, subnet_macs
 from predictors.latency import LatencyTable
 from search_spaces import ConfigError, UnknownNameError, get_space
 from tests.conftest import REPO_ROOT
@@ -38,10 +38,10 @@ def cheap_config(**overrides: Any) -> SearchConfig:
         "budgets": ["params=3M"],
         "space": SPACE,
         "trials": 40,
-        "batch": 8,
         "population": 10,
     }
-    return SearchConfig(**{**options, **overrides})
+    storage = overrides.pop("storage", None)
+    return SearchConfig(**{**options, **overrides}, execution=ExecutionConfig(batch=8, storage=storage))
 
 
 def study_of(run_dir: Path) -> optuna.Study:
@@ -141,7 +141,7 @@ def synthetic_latency_table(path: Path) -> Path:
 def fitted_predictor(folder: Path) -> Path:
     """An MLP fitted to a synthetic accuracy that falls with latency-free features (depth)."""
     import predictors
-    from nas.cli.predictor import arch_featurizer
+    from nas.supernet.features import arch_featurizer
 
     space = get_space(SPACE)
     rng = np.random.default_rng(0)
@@ -188,9 +188,8 @@ def test_supernet_search_on_ray_workers(tmp_path: Path, ray_session: Any) -> Non
         supernet=str(checkpoint),
         trials=8,
         population=4,
-        workers=2,
-        cpus_per_worker=0.5,
-        calibration_images=64,
+        evaluation=EvaluationConfig(calibration_images=64),
+        execution=ExecutionConfig(workers=2, cpus_per_worker=0.5),
     )
     result = run_search(config, "ray", tmp_path, progress=False)
     trials = pd.read_csv(result.run_dir / "trials.csv")
@@ -260,9 +259,9 @@ def test_predictor_tactic_refits_proposes_feasible_archs_and_is_seeded(tmp_path:
         predictor=str(predictor),
         latency_table=str(table),
         trials=40,
-        batch=8,
         population=12,
         seed=5,
+        execution=ExecutionConfig(batch=8),
     )
     runs = [run_search(config, f"guided{i}", tmp_path, progress=False) for i in range(2)]
     trials = [pd.read_csv(r.run_dir / "trials.csv") for r in runs]

@@ -17,22 +17,18 @@ from torch import nn
 import nas
 from nas.cli import main
 from nas.data import DataSplits, load_dataset
+from nas.layers.convertible import ConversionError, check_conversion_friendly
 from nas.layers.encoding import encode
 from nas.layers.neurons import QCFS, LIFNeuron
+from nas.search.config import EvaluationConfig, ExecutionConfig
 from nas.search.driver import SearchConfig, run_search
 from nas.search.objectives import parse_budget
-from nas.spiking.conversion import ConversionError, check_conversion_friendly, convert_to_snn
+from nas.spiking.conversion import convert_to_snn
+from nas.spiking.energy import ann_comparison, record_spikes, training_activation_bytes
 from nas.spiking.evaluation import evaluate_timesteps
-from nas.supernet.families.spiking.costs import (
-    EnergyCosts,
-    ann_comparison,
-    in_bounds_taps,
-    layer_shapes,
-    membrane_bytes,
-    record_spikes,
-    training_activation_bytes,
-)
+from nas.supernet.families.spiking.costs import EnergyCosts, membrane_bytes
 from nas.supernet.families.spiking.network import SpikingResNet, forward_all_steps
+from nas.supernet.families.spiking.shapes import in_bounds_taps, layer_shapes
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.evaluation import calibrate_bn, evaluate, resize
 from nas.training.trainer import Trainer
@@ -315,11 +311,9 @@ def test_spiking_search_measures_energy_and_skips_archs_over_the_t_budget(spikin
         budgets=["timesteps=2", "firing_rate<=0.9"],
         sampler="random",
         trials=6,
-        batch=3,
         supernet=str(spiking_file),
-        resolution=16,
-        calibration_images=64,
-        ray=False,
+        evaluation=EvaluationConfig(resolution=16, calibration_images=64),
+        execution=ExecutionConfig(batch=3, ray=False),
     )
     result = run_search(config, "spiking", tmp_path, progress=False)
     trials = pd.read_csv(result.run_dir / "trials.csv")
@@ -358,12 +352,9 @@ def test_converted_accuracy_objective_on_a_qcfs_supernet(tmp_path: Path) -> None
         objectives=["converted_accuracy", "macs"],
         sampler="random",
         trials=2,
-        batch=2,
         supernet=str(path),
-        resolution=16,
-        calibration_images=64,
-        convert_timesteps=4,
-        ray=False,
+        evaluation=EvaluationConfig(resolution=16, calibration_images=64, convert_timesteps=4),
+        execution=ExecutionConfig(batch=2, ray=False),
     )
     result = run_search(config, "convert", tmp_path, progress=False)
     trials = pd.read_csv(result.run_dir / "trials.csv")

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from nas.workers.pool import Completed, EvaluationPool, EvaluatorSpec, _probe, connect_ray, start_local_ray
+from nas.workers.cluster import _probe, connect_ray, start_local_ray
+from nas.workers.pool import Completed, EvaluationPool, EvaluatorSpec
 from search_spaces import ConfigError, NasError
 
 FACTORY = "tests.nas.test_workers:make_evaluator"

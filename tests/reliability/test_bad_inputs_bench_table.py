@@ -12,9 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.training.tables import metric_column, read_arch_table
 from search_spaces import DataError, NasError, UnknownNameError, get_space
-from search_spaces.table import read_arch_table as read_bench_table
+from search_spaces.table import read_arch_table
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas
 
 CELL_A = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -27,32 +26,32 @@ CSV_CASES = [
     ("header_only", "arch,acc\n", ["has a header but no rows"]),
     ("ragged_row", GOOD + "x,1,2,3\n", ["Expected 2 fields in line 4, saw 4"]),
     ("unterminated_quote", f'arch,acc\n"{CELL_A},90\n', ["EOF inside string"]),
-    ("cut_mid_row", GOOD[: len(GOOD) - 12], ["row 2, column 'arch'"]),
+    ("cut_mid_row", GOOD[: len(GOOD) - 12], ["row 3, column 'arch'"]),
     ("binary", "\udcff\udcfe\x00\x01", ["cannot read table"]),
     ("missing_metric_column", f"arch,loss\n{CELL_A},1\n", ["no column 'acc'; it has arch, loss"]),
     ("missing_arch_column", "cell,acc\nx,1\n", ["no column 'arch'"]),
     # wrong type
-    ("metric_text", GOOD.replace(",80", ",high"), ["row 2, column 'acc': 'high' is not a finite number"]),
-    ("metric_empty", GOOD.replace(",80", ","), ["row 2, column 'acc': empty"]),
-    ("arch_number", "arch,acc\n5,90\n", ["row 1, column 'arch': arch_str must be a string, got int"]),
-    ("arch_empty", f"arch,acc\n{CELL_A},90\n,80\n", ["row 2, column 'arch': arch_str must be a string"]),
+    ("metric_text", GOOD.replace(",80", ",high"), ["row 3, column 'acc': 'high' is not a finite number"]),
+    ("metric_empty", GOOD.replace(",80", ","), ["row 3, column 'acc': empty"]),
+    ("arch_number", "arch,acc\n5,90\n", ["row 2, column 'arch': arch_str must be a string, got int"]),
+    ("arch_empty", f"arch,acc\n{CELL_A},90\n,80\n", ["row 3, column 'arch': arch_str must be a string"]),
     # out of range
-    ("metric_nan", GOOD.replace(",90", ",nan"), ["row 1, column 'acc': empty"]),
-    ("metric_infinite", GOOD.replace(",90", ",inf"), ["row 1, column 'acc': inf is not a finite number"]),
-    ("metric_1e400", GOOD.replace(",90", ",1e400"), ["row 1, column 'acc': inf is not a finite number"]),
-    ("metric_5000_digits", GOOD.replace(",90", "," + "9" * 5000), ["row 1, column 'acc': '9999", "finite number"]),
-    ("unknown_op", GOOD.replace("skip_connect", "conv_9x9"), ["row 2, column 'arch'", "'conv_9x9~0' should be op~0"]),
-    ("edge_index_wrong", GOOD.replace("skip_connect~0", "skip_connect~7"), ["row 2, column 'arch'"]),
-    ("two_nodes_only", "arch,acc\n|none~0|+|none~0|none~1|,1\n", ["row 1", "has 2 '+'-separated nodes"]),
+    ("metric_nan", GOOD.replace(",90", ",nan"), ["row 2, column 'acc': empty"]),
+    ("metric_infinite", GOOD.replace(",90", ",inf"), ["row 2, column 'acc': inf is not a finite number"]),
+    ("metric_1e400", GOOD.replace(",90", ",1e400"), ["row 2, column 'acc': inf is not a finite number"]),
+    ("metric_5000_digits", GOOD.replace(",90", "," + "9" * 5000), ["row 2, column 'acc': '9999", "finite number"]),
+    ("unknown_op", GOOD.replace("skip_connect", "conv_9x9"), ["row 3, column 'arch'", "'conv_9x9~0' should be op~0"]),
+    ("edge_index_wrong", GOOD.replace("skip_connect~0", "skip_connect~7"), ["row 3, column 'arch'"]),
+    ("two_nodes_only", "arch,acc\n|none~0|+|none~0|none~1|,1\n", ["row 2", "has 2 '+'-separated nodes"]),
     (
         "duplicate_arch",
         GOOD.replace("skip_connect", "nor_conv_3x3"),
-        ["row 2", "duplicate architecture (same as row 1)"],
+        ["row 3", "duplicate architecture (same as row 2)"],
     ),
     # hostile
-    ("path_traversal_op", GOOD.replace("skip_connect", "../../etc"), ["row 2, column 'arch'"]),
-    ("spreadsheet_formula", GOOD.replace(",80", ",=cmd|' /C calc'!A0"), ["row 2, column 'acc'", "not a finite number"]),
-    ("megabyte_cell", GOOD.replace(CELL_B, "x" * 1_000_000), ["row 2, column 'arch'"]),
+    ("path_traversal_op", GOOD.replace("skip_connect", "../../etc"), ["row 3, column 'arch'"]),
+    ("spreadsheet_formula", GOOD.replace(",80", ",=cmd|' /C calc'!A0"), ["row 3, column 'acc'", "not a finite number"]),
+    ("megabyte_cell", GOOD.replace(CELL_B, "x" * 1_000_000), ["row 3, column 'arch'"]),
     (
         "20000_columns",
         ",".join(f"c{i}" for i in range(20_000)) + "\n" + ",".join(["1"] * 20_000) + "\n",
@@ -66,7 +65,7 @@ def test_bad_benchmark_csv_names_file_row_and_column(text: str, fragments: list[
     path = tmp_path / "bench.csv"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
     with pytest.raises(NasError) as caught:
-        read_bench_table(path, ["arch"], ["acc"], arch_format="nb201")
+        read_arch_table(path, ["arch"], ["acc"], arch_format="nb201")
     check_error(caught.value, DataError, "bench.csv", *fragments)
 
 
@@ -103,7 +102,7 @@ def test_bad_parquet_and_jsonl_tables(name: str, make: object, fragments: list[s
     else:
         make(path)  # type: ignore[operator]
     with pytest.raises(NasError) as caught:
-        read_bench_table(path, ["w"], ["acc"])
+        read_arch_table(path, ["w"], ["acc"])
     check_error(caught.value, DataError, name, *fragments)
 
 
@@ -111,7 +110,7 @@ def test_unknown_arch_format_lists_the_known_ones(tmp_path: Path) -> None:
     path = tmp_path / "bench.csv"
     path.write_text(GOOD)
     with pytest.raises(NasError) as caught:
-        read_bench_table(path, ["arch"], ["acc"], arch_format="../evil")
+        read_arch_table(path, ["arch"], ["acc"], arch_format="../evil")
     check_error(caught.value, UnknownNameError, "unknown arch format '../evil'", "nb201")
 
 
@@ -154,21 +153,22 @@ ARCH_TABLE_CASES = [
 def test_bad_evaluated_arch_table_names_file_and_row(change: object, fragments: list[str], tmp_path: Path) -> None:
     path = _arch_table(tmp_path, change)  # type: ignore[arg-type]
     with pytest.raises(NasError) as caught:
-        read_arch_table(path, SPACE)
+        read_arch_table(path, space=SPACE)
     check_error(caught.value, DataError, "subnets.csv", *fragments)
 
 
 @pytest.mark.parametrize(
     ("values", "fragment"),
-    [([0.5, float("inf")], "row 3, column 'val_loss': inf is not a number"), ([0.5, "x"], "'x'")],
+    [([0.5, float("inf")], "row 3, column 'val_loss': inf is not a finite number"), ([0.5, "x"], "'x'")],
     ids=["infinite_metric", "text_metric"],
 )
-def test_bad_metric_column(values: list, fragment: str) -> None:
+def test_bad_metric_column(values: list, fragment: str, tmp_path: Path) -> None:
+    path = _arch_table(tmp_path, lambda frame: frame.__setitem__("val_loss", values))
     with pytest.raises(NasError) as caught:
-        metric_column(pd.DataFrame({"val_loss": values}), "val_loss", "subnets.csv")
+        read_arch_table(path, metric_columns=["val_loss"], space=SPACE)
     check_error(caught.value, DataError, "subnets.csv", fragment)
     with pytest.raises(NasError) as caught:
-        metric_column(pd.DataFrame({"val_loss": values}), "val_acc", "subnets.csv")
+        read_arch_table(path, metric_columns=["val_acc"], space=SPACE)
     check_error(caught.value, DataError, "has no column 'val_acc'")
 
 
@@ -177,5 +177,5 @@ def test_cli_refuses_a_bad_benchmark_table_without_a_traceback(tmp_path: Path) -
     path.write_text(GOOD.replace(",80", ",high"))
     args = ["bench", "search", "--table", str(path), "--arch-columns", "arch", "--metric", "acc", "--seeds", "1"]
     result = run_nas([*args, "--queries", "5", "--out", str(tmp_path / "out")], tmp_path)
-    check_cli_refusal(result, "bench.csv, row 2, column 'acc'")
+    check_cli_refusal(result, "bench.csv, row 3, column 'acc'")
     assert not (tmp_path / "out").exists()

@@ -24,7 +24,6 @@ import nas
 from nas.core.config import parse_config
 from nas.core.files import load_torch_file, save_torch_file
 from nas.export.formats import FORMATS, load_subnet
-from nas.supernet.checkpoint import supernet_payload
 from nas.training.config import TrainConfig
 from nas.training.trainer import Trainer
 from search_spaces import CheckpointError, NasError
@@ -56,7 +55,7 @@ def supernet() -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def payload(supernet: torch.nn.Module) -> dict[str, Any]:
-    return supernet_payload(supernet)
+    return supernet.payload()
 
 
 def _state(payload: dict[str, Any], change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from nas.profile.tables import LatencyModel, distinct_parts
+from nas.supernet.families.mobilenetv3.parts import distinct_parts
+from nas.supernet.latency import LatencyModel
 from predictors.latency import LatencyTable
 from search_spaces import CheckpointError, ConfigError, DataError, NasError, get_space
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas

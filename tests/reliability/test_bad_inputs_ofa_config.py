@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nas.training.tables import read_arch_table
 from search_spaces import DataError, InvalidArchError, NasError, get_space
 from search_spaces.parsing import parse_arch
+from search_spaces.table import read_arch_table
 from tests.reliability.helpers import check_cli_refusal, check_error, run_nas
 
 BIG = get_space("ofa_mbv3")
@@ -129,7 +129,7 @@ def test_ofa_columns_of_a_table_name_file_row_and_field(cell: str, fragment: str
     path = tmp_path / "ofa.csv"
     pd.DataFrame([row, bad]).to_csv(path, index=False)
     with pytest.raises(NasError) as caught:
-        read_arch_table(path, SMALL)
+        read_arch_table(path, space=SMALL)
     check_error(caught.value, DataError, "ofa.csv", "row 3", fragment)
 
 

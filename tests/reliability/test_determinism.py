@@ -14,6 +14,7 @@ import torch
 
 import nas
 from nas.core.config import parse_config
+from nas.search.config import ExecutionConfig
 from nas.search.driver import SearchConfig, run_search
 from nas.search.samplers import SAMPLERS
 from nas.training.config import TrainConfig
@@ -55,9 +56,9 @@ def _search(sampler: str, seed: int, name: str, root: Path) -> pd.DataFrame:
         space="ofa_mbv3_small",
         sampler=sampler,
         trials=16 if sampler in ("nsga2", "tpe", "random", "evolution") else 8,
-        batch=4,
         population=6,
         seed=seed,
+        execution=ExecutionConfig(batch=4),
     )
     result = run_search(config, name, root, progress=False)
     return pd.read_csv(result.run_dir / "trials.csv")

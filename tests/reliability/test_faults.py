@@ -39,6 +39,7 @@ import torch
 
 import nas
 from nas.core.files import load_torch_file
+from nas.search.config import EvaluationConfig, ExecutionConfig
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.journal import TrialBatchedJournal
 from predictors import load_predictor
@@ -204,9 +205,8 @@ def test_ray_actor_killed_mid_evaluation_is_replaced_and_the_search_completes(tm
         supernet=str(supernet),
         trials=8,
         population=4,
-        workers=2,
-        cpus_per_worker=0.5,
-        calibration_images=32,
+        evaluation=EvaluationConfig(calibration_images=32),
+        execution=ExecutionConfig(workers=2, cpus_per_worker=0.5),
     )
     try:
         result = run_search(config, "actor", tmp_path, progress=False)
@@ -313,7 +313,9 @@ def finished_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     write_yaml(root / "train.yaml", settings)
     Trainer.start(parse_config(TrainConfig, settings), "done", root=root / "runs", progress=False).fit()
-    config = SearchConfig(objectives=["macs", "params"], space="ofa_mbv3_small", trials=12, batch=4, ray=False)
+    config = SearchConfig(
+        objectives=["macs", "params"], space="ofa_mbv3_small", trials=12, execution=ExecutionConfig(batch=4, ray=False)
+    )
     run_search(config, "found", root / "runs", progress=False)
     return root
 

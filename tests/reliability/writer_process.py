@@ -18,10 +18,10 @@ import torch
 
 def main(folder: Path) -> None:
     import nas
-    from nas.training.tables import write_table
     from predictors import create_predictor
     from predictors.latency import LatencyTable
     from search_spaces.atomic import atomic_write_json
+    from search_spaces.table import write_table
 
     torch.set_num_threads(1)
     folder.mkdir(parents=True, exist_ok=True)

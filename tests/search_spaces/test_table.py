@@ -90,12 +90,12 @@ def _write(tmp_path, text, name="bad.csv"):
     ("text", "columns", "message"),
     [
         ("kernel,act,acc\n3,relu,90\n", ["kernel", "act"], "no column 'lat'"),
-        ("kernel,act,acc,lat\n3,relu,90,1\n5,relu,high,2\n", ["kernel", "act"], "row 2, column 'acc'.*'high'"),
-        ("kernel,act,acc,lat\n3,relu,90,1\n5,relu,,2\n", ["kernel", "act"], "row 2, column 'acc': empty"),
-        ("kernel,act,acc,lat\n3,relu,90,1\n5,gelu,91,2\n3,relu,92,3\n", ["kernel", "act"], "row 3.*same as row 1"),
+        ("kernel,act,acc,lat\n3,relu,90,1\n5,relu,high,2\n", ["kernel", "act"], "row 3, column 'acc'.*'high'"),
+        ("kernel,act,acc,lat\n3,relu,90,1\n5,relu,,2\n", ["kernel", "act"], "row 3, column 'acc': empty"),
+        ("kernel,act,acc,lat\n3,relu,90,1\n5,gelu,91,2\n3,relu,92,3\n", ["kernel", "act"], "row 4.*same as row 2"),
         ("", ["kernel", "act"], "is empty"),
         ("kernel,act,acc,lat\n", ["kernel", "act"], "no rows"),
-        ("kernel,act,acc,lat\n3,,90,1\n", ["kernel", "act"], "row 1, column 'act'"),
+        ("kernel,act,acc,lat\n3,,90,1\n", ["kernel", "act"], "row 2, column 'act'"),
     ],
 )
 def test_malformed_tables_name_file_row_and_column(tmp_path, text, columns, message):
@@ -107,7 +107,7 @@ def test_malformed_tables_name_file_row_and_column(tmp_path, text, columns, mess
 
 def test_bad_arch_strings_and_files_are_data_errors(tmp_path):
     path = _write(tmp_path, f"arch_str,acc\n{BEST},94\n|bad|,90\n")
-    with pytest.raises(DataError, match="row 2, column 'arch_str'"):
+    with pytest.raises(DataError, match="row 3, column 'arch_str'"):
         read_arch_table(path, ["arch_str"], ["acc"], "nb201")
     with pytest.raises(DataError, match="does not exist"):
         read_arch_table(tmp_path / "missing.csv", ["a"], ["b"])

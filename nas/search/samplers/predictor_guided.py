@@ -14,7 +14,7 @@ but not told yet is never proposed twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,13 +23,11 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import rankdata
 
 from nas.search.pareto import selection_order
-from nas.search.samplers import ChildSampler
+from nas.search.samplers.child import ChildSampler
+from nas.search.samplers.context import ArchMatrix
 from search_spaces import Arch, ConfigError, SearchSpace
 
-__all__ = ["ArchMatrix", "PredictorGuidedSampler"]
-
-ArchMatrix = Callable[[Sequence[Arch]], np.ndarray]
-"""archs -> one row per arch (objective values, NaN where not known cheaply; or budget violations, <= 0 fine)."""
+__all__ = ["PredictorGuidedSampler"]
 
 
 class PredictorGuidedSampler(ChildSampler):

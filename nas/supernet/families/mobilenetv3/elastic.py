@@ -8,23 +8,17 @@ are overwritten at once.
 
 from __future__ import annotations
 
-import os
-import random
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d, DynamicDepthwiseConv2d, DynamicSqueezeExcite
-from nas.supernet.families.mobilenetv3.static import (
-    ConvBnAct,
-    MobileNetV3Subnet,
-    activation,
-    first_block,
-    subnet_macs,
-    subnet_params,
-)
-from search_spaces import Arch, InvalidArchError, MobileNetV3Space, make_divisible
+from nas.supernet.base import Supernet
+from nas.supernet.families.mobilenetv3.parts import subnet_macs, subnet_params
+from nas.supernet.families.mobilenetv3.static import ConvBnAct, MobileNetV3Subnet, activation, first_block
+from search_spaces import Arch, MobileNetV3Space, make_divisible
 
 __all__ = ["ElasticMBConv", "ElasticMobileNetV3"]
 
@@ -146,15 +140,13 @@ def _permute(tensor: Tensor, order: Tensor, dim: int) -> None:
     tensor.copy_(tensor.index_select(dim, order))
 
 
-class ElasticMobileNetV3(nn.Module):
+class ElasticMobileNetV3(Supernet):
     """Weight-sharing supernet over a :class:`~search_spaces.MobileNetV3Space`."""
 
+    space: MobileNetV3Space
+
     def __init__(self, space: MobileNetV3Space, num_classes: int = 1000, dropout: float = 0.1):
-        super().__init__()
-        if num_classes < 1:
-            raise InvalidArchError(f"num_classes={num_classes} must be >= 1", field="num_classes", value=num_classes)
-        self.space = space
-        self.num_classes = num_classes
+        super().__init__(space, num_classes)
         self.dropout_rate = dropout
         self.stem = ConvBnAct(3, space.stem_width, 3, space.stem_stride, act="hswish")
         self.first_block = first_block(space)
@@ -182,26 +174,16 @@ class ElasticMobileNetV3(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(space.last_channel, num_classes)
         self.active_depths = [space.max_depth] * len(space.stages)
-        self._active_arch = space.largest()
+
+    @property
+    def constructor_options(self) -> dict[str, object]:
+        return {"dropout": self.dropout_rate}
 
     # ------------------------------------------------------------------ choosing a subnet
-    @property
-    def active_arch(self) -> Arch:
-        """The arch the next forward pass computes."""
-        return self._active_arch
-
-    def set_active(self, arch: Arch) -> None:
+    def set_active(self, arch: Arch | Mapping[str, Any]) -> None:
         """Select ``arch`` (of this supernet's space) for the following forward passes."""
         space = self.space
-        if not isinstance(arch, Arch):
-            arch = space.validate(arch)
-        elif arch.space != space.name:
-            raise InvalidArchError(
-                f"arch of space {arch.space!r} cannot run on a supernet of space {space.name!r}",
-                field="space",
-                value=arch.space,
-                allowed=[space.name],
-            )
+        arch = self.check_arch(arch)
         for stage_index, blocks in enumerate(self.stages, start=1):
             depth = int(arch[space.depth_label(stage_index)])
             self.active_depths[stage_index - 1] = depth
@@ -211,12 +193,6 @@ class ElasticMobileNetV3(nn.Module):
                     int(arch[space.block_label(stage_index, block_index, "expand")]),
                 )
         self._active_arch = arch
-
-    def sample(self, rng: random.Random) -> Arch:
-        """Draw a uniformly random arch, select it and return it."""
-        arch = self.space.sample(rng)
-        self.set_active(arch)
-        return arch
 
     def active_blocks(self) -> list[ElasticMBConv]:
         """The elastic blocks the active arch runs, in order."""
@@ -264,12 +240,6 @@ class ElasticMobileNetV3(nn.Module):
         for name in ("final_expand", "feature_mix", "classifier"):
             state.update(_prefixed(name + ".", getattr(self, name).state_dict()))
         return state
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write this supernet atomically; ``nas.load_supernet(path)`` rebuilds it."""
-        from nas.supernet.checkpoint import save_supernet
-
-        return save_supernet(self, path)
 
     @torch.no_grad()
     def sort_channels(self) -> None:

@@ -1,7 +1,7 @@
 """Memory of a MobileNetV3 space's subnets, composed from memoized per-part estimates so that a search can ask for
 thousands of archs per second.
 
-A subnet is a chain of parts (stem, blocks, head; see :func:`~.static.subnet_parts`), so its figures follow from
+A subnet is a chain of parts (stem, blocks, head; see :func:`~.parts.subnet_parts`), so its figures follow from
 its parts' figures exactly:
 
 - weights: the sum over parts;
@@ -18,7 +18,8 @@ from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
-from nas.supernet.families.mobilenetv3.static import SubnetPart, build_part, subnet_parts
+from nas.supernet.families.mobilenetv3.parts import build_part, subnet_parts
+from nas.supernet.parts import SubnetPart
 from predictors.memory import (
     OPTIMIZER_STATE_FACTORS,
     TrainingMemory,
@@ -29,13 +30,9 @@ from predictors.memory import (
     training_memory,
     weight_bytes,
 )
-from search_spaces import Arch, ConfigError, MobileNetV3Space, SearchSpace
+from search_spaces import Arch, ConfigError, MobileNetV3Space
 
 __all__ = ["SubnetMemory"]
-
-
-def _shape(part: SubnetPart, batch: int) -> tuple[int, int, int, int]:
-    return (batch, part.channels, part.size, part.size)
 
 
 @lru_cache(maxsize=8192)
@@ -51,12 +48,12 @@ def _part_params(part: SubnetPart) -> int:
 
 @lru_cache(maxsize=8192)
 def _part_inference_peak(part: SubnetPart, batch: int) -> int:
-    return inference_peak_bytes(build_part(part, "meta"), _shape(part, batch))
+    return inference_peak_bytes(build_part(part, "meta"), part.input_shape(batch))
 
 
 @lru_cache(maxsize=8192)
 def _part_mcunet_peak(part: SubnetPart, bytes_per_element: int) -> int:
-    return mcunet_peak_bytes(build_part(part, "meta"), _shape(part, 1), bytes_per_element)
+    return mcunet_peak_bytes(build_part(part, "meta"), part.input_shape(1), bytes_per_element)
 
 
 @lru_cache(maxsize=8192)
@@ -64,7 +61,7 @@ def _part_saved_activations(part: SubnetPart) -> tuple[int, int]:
     """Bytes autograd saves: (per sample, per batch), from batches 2 and 4 (batch norm's per-channel statistics do
     not grow with the batch; train-mode batch norm needs two samples)."""
     module = build_part(part, "meta")
-    two, four = (training_memory(module, _shape(part, b), "sgd").activations_bytes for b in (2, 4))
+    two, four = (training_memory(module, part.input_shape(b), "sgd").activations_bytes for b in (2, 4))
     per_sample = (four - two) // 2
     return per_sample, two - 2 * per_sample
 
@@ -72,19 +69,13 @@ def _part_saved_activations(part: SubnetPart) -> tuple[int, int]:
 class SubnetMemory:
     """Weights, inference peak, MCUNet int8 peak and training memory of a space's archs (float32 tensors)."""
 
-    def __init__(self, space: SearchSpace, num_classes: int):
-        if not isinstance(space, MobileNetV3Space):
-            raise ConfigError(
-                f"memory estimates support MobileNetV3 spaces; {space.name!r} is not one",
-                field="space",
-                value=space.name,
-            )
+    def __init__(self, space: MobileNetV3Space, num_classes: int):
         self.space, self.num_classes = space, num_classes
 
     def _parts(self, arch: Arch, batch: int = 1) -> list[SubnetPart]:
         if batch < 1:
             raise ConfigError(f"batch={batch} must be >= 1", field="batch", value=batch)
-        return subnet_parts(self.space, arch, self.num_classes)  # type: ignore[arg-type]
+        return subnet_parts(self.space, arch, self.num_classes)
 
     def weights_bytes(self, arch: Arch, dtype: str = "float32") -> int:
         """Bytes of parameters and buffers, with floating tensors stored as ``dtype``."""

@@ -7,12 +7,9 @@ arch alone (``MobileNetV3Subnet(space, arch, num_classes)``) and loads its weigh
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import lru_cache
-from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces import Arch, MobileNetV3Space, make_divisible
 
@@ -21,14 +18,9 @@ __all__ = [
     "MBConvBlock",
     "MobileNetV3Subnet",
     "SqueezeExcite",
-    "SubnetPart",
     "activation",
     "block_plan",
-    "build_part",
     "first_block",
-    "subnet_macs",
-    "subnet_params",
-    "subnet_parts",
 ]
 
 
@@ -173,102 +165,3 @@ class MobileNetV3Subnet(nn.Module):
         x = self.final_expand(self.blocks(self.stem(x)))
         x = self.feature_mix(x.mean((2, 3), keepdim=True)).flatten(1)
         return self.classifier(self.dropout(x))
-
-
-def _output_size(size: int, kernel: int, stride: int) -> int:
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
-
-
-class SubnetPart(NamedTuple):
-    """One module of a static subnet at its input size: the unit latency tables time and counters memoize.
-
-    ``kind`` is ``stem``, ``block`` or ``head``; ``spec`` the module's constructor options as sorted pairs.
-    """
-
-    kind: str
-    spec: tuple[tuple[str, Any], ...]
-    channels: int
-    size: int
-
-    @property
-    def key(self) -> str:
-        """A readable, unique name, e.g. ``block:in_channels=24,...,stride=2:c24@28``."""
-        options = ",".join(f"{name}={value}" for name, value in self.spec)
-        return f"{self.kind}:{options}:c{self.channels}@{self.size}"
-
-
-def build_part(part: SubnetPart, device: torch.device | str | None = None) -> nn.Module:
-    """A freshly initialised eval-mode module for ``part`` (its input is ``(batch, channels, size, size)``)."""
-    options = dict(part.spec)
-    with torch.device(device or "cpu"):
-        if part.kind == "block":
-            module: nn.Module = MBConvBlock(**options)
-        elif part.kind == "head":
-            module = nn.Sequential(
-                ConvBnAct(part.channels, options["expand"], 1, act="hswish"),
-                nn.AdaptiveAvgPool2d(1),
-                ConvBnAct(options["expand"], options["last"], 1, act="hswish", batch_norm=False),
-                nn.Flatten(),
-                nn.Dropout(0.1),  # as in the subnet: an identity at inference, a saved mask in training
-                nn.Linear(options["last"], options["classes"]),
-            )
-        else:
-            module = ConvBnAct(part.channels, options["width"], 3, options["stride"], act="hswish")
-    return module.eval()
-
-
-@lru_cache(maxsize=1024)
-def _meta_module(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> nn.Module:
-    """A part built on the meta device (memoized by shape; used only for counting)."""
-    return build_part(SubnetPart(kind, spec, channels, 0), "meta")
-
-
-@lru_cache(maxsize=4096)
-def _module_macs(kind: str, spec: tuple[tuple[str, Any], ...], channels: int, size: int) -> int:
-    """FLOP-counter MACs of one static module at an input size (memoized by shape)."""
-    sample = torch.empty(1, channels, size, size, device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        _meta_module(kind, spec, channels)(sample)
-    return counter.get_total_flops() // 2
-
-
-def _module_params(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> int:
-    return sum(p.numel() for p in _meta_module(kind, spec, channels).parameters())
-
-
-def subnet_parts(space: MobileNetV3Space, arch: Arch, num_classes: int) -> list[SubnetPart]:
-    """Every module of ``arch``'s static subnet at its input size, in forward order (their sequence is the net)."""
-    size = int(arch["resolution"])
-    parts = [SubnetPart("stem", (("width", space.stem_width), ("stride", space.stem_stride)), 3, size)]
-    size = _output_size(size, 3, space.stem_stride)
-    first = (
-        ("in_channels", space.stem_width),
-        ("out_channels", space.first_block_width),
-        ("kernel_size", 3),
-        ("hidden", space.stem_width),
-        ("stride", 1),
-        ("act", "relu"),
-        ("squeeze_excite", False),
-        ("expand_layer", False),
-    )
-    parts.append(SubnetPart("block", first, space.stem_width, size))
-    for spec in block_plan(space, arch):
-        parts.append(SubnetPart("block", tuple(spec.items()), int(spec["in_channels"]), size))
-        size = _output_size(size, int(spec["kernel_size"]), int(spec["stride"]))
-    head = (("expand", space.final_expand_width), ("last", space.last_channel), ("classes", num_classes))
-    parts.append(SubnetPart("head", head, space.stages[-1].width, size))
-    return parts
-
-
-def subnet_params(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
-    """Parameter count of ``arch``'s static subnet, from memoized per-module counts (no extraction needed)."""
-    return sum(_module_params(p.kind, p.spec, p.channels) for p in subnet_parts(space, arch, num_classes))
-
-
-def subnet_macs(space: MobileNetV3Space, arch: Arch, num_classes: int) -> int:
-    """MACs of ``arch`` at its resolution and batch 1, equal to ``FlopCounterMode`` on the whole subnet / 2.
-
-    Counted module by module with memoized per-shape counts, so it costs microseconds once warm (the MACs-prior
-    sampler and budget checks call it for every candidate).
-    """
-    return sum(_module_macs(*part) for part in subnet_parts(space, arch, num_classes))

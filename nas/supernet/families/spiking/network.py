@@ -12,8 +12,9 @@ subnet); built with one it is that static subnet, and ``extract`` copies the act
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,9 +22,11 @@ from torch import Tensor, nn
 from nas.layers.encoding import ENCODINGS, encode
 from nas.layers.neurons import QCFS, SURROGATES, LIFNeuron
 from nas.layers.temporal import ElasticConv2d, TimeBatchNorm2d, centre_crop
+from nas.supernet.base import Supernet
+from nas.supernet.families.spiking.shapes import layer_shapes
 from search_spaces import Arch, ConfigError, InvalidArchError, SpikingResNetSpace
 
-__all__ = ["NEURONS", "SpikingResNet", "forward_all_steps"]
+__all__ = ["NEURONS", "SpikingResNet", "forward_all_steps", "static_params"]
 
 NEURONS = ("lif", "plif", "qcfs", "if")
 
@@ -75,7 +78,7 @@ class SpikingBlock(nn.Module):
         return self.neuron(self.bn2(self.conv2(self.first(x))) + residual)
 
 
-class SpikingResNet(nn.Module):
+class SpikingResNet(Supernet):
     """Elastic spiking ResNet over a :class:`~search_spaces.SpikingResNetSpace` (or one static subnet of it)."""
 
     def __init__(
@@ -89,11 +92,11 @@ class SpikingResNet(nn.Module):
         surrogate: str = "atan",
         qcfs_levels: int = 8,
     ):
-        super().__init__()
         neuron = _check_options(space, num_classes, neuron, encoding, surrogate, qcfs_levels)
+        super().__init__(space, num_classes)
         if arch is not None:
-            arch = self._check_arch(space, arch)
-        self.space, self.num_classes, self.dropout_rate = space, num_classes, dropout
+            arch = self.check_arch(arch)
+        self.dropout_rate = dropout
         self.neuron_kind, self.encoding, self.surrogate, self.qcfs_levels = neuron, encoding, surrogate, qcfs_levels
         steps = space.timesteps_of(arch) if arch is not None else space.max_timesteps
         self.static_arch = arch
@@ -141,28 +144,11 @@ class SpikingResNet(nn.Module):
             return LIFNeuron(tau=None, reset="soft", initial_fraction=0.5, surrogate=self.surrogate)
         return LIFNeuron(parametric=self.neuron_kind == "plif", surrogate=self.surrogate)
 
-    @staticmethod
-    def _check_arch(space: SpikingResNetSpace, arch: Arch | dict) -> Arch:
-        if not isinstance(arch, Arch):
-            return space.validate(arch)
-        if arch.space != space.name:
-            raise InvalidArchError(
-                f"arch of space {arch.space!r} cannot run on a network of space {space.name!r}",
-                field="space",
-                value=arch.space,
-                allowed=[space.name],
-            )
-        return arch
-
     # ------------------------------------------------------------------ choosing a subnet
-    @property
-    def active_arch(self) -> Arch:
-        return self._active_arch
-
-    def set_active(self, arch: Arch | dict) -> None:
+    def set_active(self, arch: Arch | Mapping[str, Any]) -> None:
         """Select ``arch`` for the following forward passes (a static subnet accepts only smaller choices)."""
         space = self.space
-        arch = self._check_arch(space, arch)
+        arch = self.check_arch(arch)
         for stage, blocks in enumerate(self.stages, start=1):
             depth = int(arch[space.depth_label(stage)])
             if depth > len(blocks):
@@ -183,11 +169,6 @@ class SpikingResNet(nn.Module):
                 for neuron in self.neurons():
                     neuron.tau, neuron.threshold = float(arch["tau"]), float(arch["threshold"])
         self._active_arch = arch
-
-    def sample(self, rng: random.Random) -> Arch:
-        arch = self.space.sample(rng)
-        self.set_active(arch)
-        return arch
 
     def active_blocks(self) -> list[SpikingBlock]:
         return [block for depth, blocks in zip(self.active_depths, self.stages) for block in blocks[:depth]]
@@ -216,9 +197,10 @@ class SpikingResNet(nn.Module):
 
     def macs(self, arch: Arch) -> int:
         """Multiply-accumulates of one step of ``arch``'s dense (ANN-equivalent) network, batch 1."""
-        from nas.supernet.families.spiking.costs import layer_shapes
-
         return sum(layer.macs for layer in layer_shapes(self.space, arch, self.num_classes))
+
+    def params(self, arch: Arch) -> int:
+        return static_params(self.space, arch, self.num_classes)
 
     # ------------------------------------------------------------------ extraction
     def extract(self, arch: Arch | None = None) -> SpikingResNet:
@@ -242,15 +224,6 @@ class SpikingResNet(nn.Module):
         subnet.load_state_dict(state, strict=True, assign=True)  # assign: also works on the meta device
         return subnet.train(self.training)
 
-    def save(self, path: str) -> object:
-        from nas.supernet.checkpoint import save_supernet
-
-        return save_supernet(self, path)
-
-    def sort_channels(self) -> None:
-        """Spiking blocks keep their channel order (no progressive shrinking by importance here)."""
-        raise ConfigError("sort_channels is not supported by spiking supernets", field="sort_channels")
-
 
 def _check_options(
     space: SpikingResNetSpace, num_classes: int, neuron: str | None, encoding: str, surrogate: str, qcfs_levels: int
@@ -265,8 +238,6 @@ def _check_options(
             field="neuron",
             value=neuron,
         )
-    if num_classes < 1:
-        raise InvalidArchError(f"num_classes={num_classes} must be >= 1", field="num_classes", value=num_classes)
     if encoding not in ENCODINGS:
         raise ConfigError(f"encoding={encoding!r} not in {ENCODINGS}", field="encoding", value=encoding)
     if surrogate not in SURROGATES:
@@ -291,3 +262,11 @@ def forward_all_steps(model: SpikingResNet, images: Tensor) -> Tensor:
     scores = model(images)
     steps = torch.arange(1, scores.shape[0] + 1, device=scores.device, dtype=scores.dtype)
     return scores.cumsum(0) / steps[:, None, None]
+
+
+@lru_cache(maxsize=4096)
+def static_params(space: SpikingResNetSpace, arch: Arch, num_classes: int) -> int:
+    """Parameters of ``arch``'s static subnet (built on the meta device: no memory, no initialisation)."""
+    with torch.device("meta"):
+        network = SpikingResNet(space, num_classes, arch=arch)
+    return sum(p.numel() for p in network.parameters())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from search_spaces.arch import Arch
 from search_spaces.base import Decision, SearchSpace
 from search_spaces.errors import InvalidArchError, describe_choices, short_repr
-from search_spaces.registry import register_space
+from search_spaces.registry import ARCH_FORMATS, register_space
 
 __all__ = ["EDGES", "OPS", "Nb201Space", "format_arch_str", "live_edges", "parse_arch_str"]
 
@@ -119,3 +119,6 @@ def format_arch_str(arch: Arch) -> str:
     for node in (1, 2, 3):
         nodes.append("|" + "|".join(f"{arch[_label((i, node))]}~{i}" for i in range(node)) + "|")
     return "+".join(nodes)
+
+
+ARCH_FORMATS.add("nb201", parse_arch_str)

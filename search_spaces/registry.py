@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from search_spaces.arch import Arch
 from search_spaces.base import SearchSpace
 from search_spaces.errors import UnknownNameError
 
-__all__ = ["Registry", "get_space", "list_spaces", "register_space"]
+__all__ = ["ARCH_FORMATS", "SPACES", "Registry", "get_space", "list_spaces", "register_space"]
 
 T = TypeVar("T")
 
@@ -53,9 +54,15 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, name, self._entries)
         return self._entries[name]
 
+    __getitem__ = get
+
     def names(self) -> list[str]:
         """Every registered name, sorted."""
         return sorted(self._entries)
+
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, entry)`` pairs in registration order."""
+        return list(self._entries.items())
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -71,6 +78,8 @@ class Registry(Generic[T]):
 
 
 SPACES: Registry[Callable[[], SearchSpace]] = Registry("search space")
+ARCH_FORMATS: Registry[Callable[[Any], Arch]] = Registry("arch format")
+"""Parsers of architectures written as one string (a table's arch column), by name; a space registers its own."""
 
 
 def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:

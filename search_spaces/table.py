@@ -26,8 +26,7 @@ from search_spaces.arch import Arch, Choice
 from search_spaces.atomic import atomic_write_bytes
 from search_spaces.base import Decision, SearchSpace
 from search_spaces.errors import ConfigError, DataError, InvalidArchError, NasError, UnknownNameError, short_repr
-from search_spaces.nb201 import parse_arch_str
-from search_spaces.registry import Registry, get_space
+from search_spaces.registry import ARCH_FORMATS, get_space
 
 __all__ = [
     "ARCH_FORMATS",
@@ -68,9 +67,6 @@ class ColumnSpace(SearchSpace):
         return [label for label, choices in self.columns if not isinstance(choices[0], str)]
 
 
-ARCH_FORMATS: Registry[Callable[[Any], Arch]] = Registry("arch format")
-"""Parsers of one-column architecture strings, by name."""
-ARCH_FORMATS.add("nb201", parse_arch_str)
 
 
 class ArchTable:

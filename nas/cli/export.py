@@ -20,7 +20,7 @@ _HELP = (
 Extract a subnet, recalibrate its batch norm on training images, optionally fine-tune it (--finetune N epochs),
 and write it in each --format:
 """
-    + "\n".join(f"  {f.name:12s} {f.summary}" for f in FORMATS.values())
+    + "\n".join(f"  {name:12s} {fmt.summary}" for name, fmt in FORMATS.items())
     + """
 
 Every artifact is loaded back and run on real test images; its outputs must match the supernet's own forward
@@ -101,7 +101,7 @@ def register(commands: Commands) -> None:
         "--format",
         nargs="+",
         default=list(default(ExportOptions, "formats")),
-        help=f"one or more of {', '.join(FORMATS)}",
+        help=f"one or more of {', '.join(name for name, _ in FORMATS.items())}",
     )
     export.add_argument("--overwrite", action="store_true", help="replace OUT once the new export succeeded")
     export.add_argument("--space", help="refuse a supernet of any other space")

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from nas.cli.common import Commands, emit, mib, table
-from nas.quickstart.digits import run_quickstart
-from nas.quickstart.spiking import run_spiking_quickstart
+from nas.quickstart import run_quickstart, run_spiking_quickstart
 
 __all__ = ["register"]
 

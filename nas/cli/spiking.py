@@ -7,6 +7,7 @@ from typing import Any
 
 from nas.cli.common import Commands, add_data_arguments, emit, load_data
 from nas.data import DataSplits
+from nas.layers.convertible import check_conversion_friendly
 from nas.spiking.conversion import evaluate_conversion
 from nas.spiking.energy import ann_comparison, training_activation_bytes
 from nas.spiking.evaluation import evaluate_timesteps, require_spiking
@@ -88,9 +89,6 @@ def _render_report(report: dict[str, Any]) -> None:
 
 
 def _check(args: argparse.Namespace) -> dict[str, Any]:
-    from nas.spiking.conversion import check_conversion_friendly
-    from search_spaces.parsing import parse_arch
-
     supernet = load_supernet(args.supernet)
     arch = parse_arch(args.arch, supernet.space)
     check_conversion_friendly(supernet.extract(arch))

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.supernet.registry import static_subnet
-from search_spaces import CheckpointError, ConfigError, NasError, UnknownNameError, get_space
+from search_spaces import CheckpointError, ConfigError, NasError, Registry, get_space
 from search_spaces.atomic import atomic_write_text, recover_folder
 from search_spaces.parsing import arch_from_json
 
@@ -198,33 +198,33 @@ def _no_grad(module: Callable[[Tensor], Tensor]) -> Runner:
     return run
 
 
-FORMATS: dict[str, Format] = {
-    fmt.name: fmt
-    for fmt in (
-        Format(
-            "pytorch",
-            (WEIGHTS_FILE, ARCH_FILE),
-            "state dict (safetensors) + arch JSON; nas.export.load_subnet(folder) rebuilds the network",
-            _write_pytorch,
-            _load_pytorch,
-        ),
-        Format(
-            "torchscript",
-            (TORCHSCRIPT_FILE,),
-            "traced TorchScript; torch.jit.load(path)",
-            _write_torchscript,
-            _load_torchscript,
-        ),
-        Format("pt2", (PT2_FILE,), "torch.export program; torch.export.load(path).module()", _write_pt2, _load_pt2),
-        Format(
-            "onnx",
-            (ONNX_FILE,),
-            f"ONNX opset {ONNX_OPSET}, input {INPUT_NAME!r}, output {OUTPUT_NAME!r}, dynamic batch",
-            _write_onnx,
-            _load_onnx,
-        ),
-    )
-}
+FORMATS: Registry[Format] = Registry("format")
+"""The export formats by name, in the order they are offered."""
+for _format in (
+    Format(
+        "pytorch",
+        (WEIGHTS_FILE, ARCH_FILE),
+        "state dict (safetensors) + arch JSON; nas.export.load_subnet(folder) rebuilds the network",
+        _write_pytorch,
+        _load_pytorch,
+    ),
+    Format(
+        "torchscript",
+        (TORCHSCRIPT_FILE,),
+        "traced TorchScript; torch.jit.load(path)",
+        _write_torchscript,
+        _load_torchscript,
+    ),
+    Format("pt2", (PT2_FILE,), "torch.export program; torch.export.load(path).module()", _write_pt2, _load_pt2),
+    Format(
+        "onnx",
+        (ONNX_FILE,),
+        f"ONNX opset {ONNX_OPSET}, input {INPUT_NAME!r}, output {OUTPUT_NAME!r}, dynamic batch",
+        _write_onnx,
+        _load_onnx,
+    ),
+):
+    FORMATS.add(_format.name, _format)
 
 
 def check_formats(names: Iterable[str]) -> tuple[str, ...]:
@@ -235,6 +235,5 @@ def check_formats(names: Iterable[str]) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError(f"at least one format is needed; valid formats: {', '.join(FORMATS)}", field="format")
     for name in chosen:
-        if name not in FORMATS:
-            raise UnknownNameError("format", name, FORMATS)
+        FORMATS.get(name)
     return chosen

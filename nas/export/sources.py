@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.core.files import load_torch_file
+from nas.search.results import read_report
+from predictors.latency import LatencyTable
 from search_spaces import Arch, CheckpointError, ConfigError, NasError, SearchSpace, safe_json
 from search_spaces.parsing import parse_arch
 
@@ -74,14 +77,10 @@ def run_space(run_dir: str | Path) -> str | None:
         return str(config["space"])
     try:
         if config.get("supernet"):
-            from nas.core.files import load_torch_file
-
             payload = load_torch_file(config["supernet"], "supernet")
             payload = payload.get("supernet_payload", payload)
             return str(payload.get("supernet")) if payload.get("supernet") else None
         if config.get("latency_table"):
-            from predictors.latency import LatencyTable
-
             return LatencyTable.load(config["latency_table"]).space
     except NasError:
         return None
@@ -95,8 +94,6 @@ def front_choices(run_dir: str | Path, space: SearchSpace) -> list[ArchChoice]:
         DataError: the run has no readable results.
         CheckpointError: the run searched another space than ``space`` (the supernet's).
     """
-    from nas.search.results import read_report
-
     folder = Path(run_dir)
     if not folder.is_dir():
         raise ConfigError(f"search run folder {folder} does not exist", field="arch", value=str(folder))

@@ -6,7 +6,6 @@ from nas.layers.dynamic import (
     DynamicBatchNorm2d,
     DynamicConv2d,
     DynamicDepthwiseConv2d,
-    DynamicLinear,
     DynamicSqueezeExcite,
 )
 
@@ -14,6 +13,5 @@ __all__ = [
     "DynamicBatchNorm2d",
     "DynamicConv2d",
     "DynamicDepthwiseConv2d",
-    "DynamicLinear",
     "DynamicSqueezeExcite",
 ]

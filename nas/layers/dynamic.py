@@ -20,7 +20,6 @@ __all__ = [
     "DynamicBatchNorm2d",
     "DynamicConv2d",
     "DynamicDepthwiseConv2d",
-    "DynamicLinear",
     "DynamicSqueezeExcite",
 ]
 
@@ -136,17 +135,6 @@ class DynamicBatchNorm2d(nn.Module):
             "running_var": bn.running_var[:channels],
             "num_batches_tracked": bn.num_batches_tracked,
         }
-
-
-class DynamicLinear(nn.Module):
-    """A linear layer with elastic input features (read from the input) and fixed outputs."""
-
-    def __init__(self, max_in: int, out_features: int, bias: bool = True):
-        super().__init__()
-        self.linear = nn.Linear(max_in, out_features, bias=bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.linear.weight[:, : x.shape[1]], self.linear.bias)
 
 
 class DynamicSqueezeExcite(nn.Module):

@@ -17,9 +17,10 @@ from nas.data import DataSplits
 from nas.export.exporter import export_subnets
 from nas.profile.tables import measure_subnet, profile_table, random_archs
 from nas.profile.timers import CpuTimer
-from nas.search.config import ExecutionConfig
+from nas.search.config import ExecutionConfig, SearchConfig
 from nas.search.driver import run_search
 from nas.supernet.base import Supernet
+from nas.supernet.latency import LatencyModel
 from nas.supernet.registry import cost_model
 from nas.training.config import quickstart_config
 from nas.training.evaluation import EvalCache, evaluate, file_digest
@@ -88,10 +89,6 @@ def search_and_verify(
     search (validation loss vs latency, supernet evaluations on workers), then measure the best picks: test
     accuracy after BN recalibration and end-to-end latency, beside what the search predicted; export each pick
     (PyTorch + ONNX, parity-checked, with its model card) into ``run_dir/export/``."""
-
-    from nas.profile.tables import LatencyModel
-    from nas.search.driver import SearchConfig
-
     space, classes = supernet.space, supernet.num_classes
     timer = CpuTimer(threads=torch.get_num_threads())
     table = profile_table(space, timer, 1, classes, calibration=20, seed=seed, progress=progress)

@@ -7,6 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nas.tabular.search import BenchRun, checkpoint_rows, summary_rows
 from search_spaces.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from search_spaces.table import rows_csv
@@ -60,7 +62,6 @@ def _plot(run: BenchRun) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     queries = np.arange(1, run.queries + 1)

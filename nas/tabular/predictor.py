@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from predictors.base import Predictor, create_predictor, predictor_kinds
 from predictors.metrics import kendall_tau, spearman
@@ -129,8 +130,6 @@ def _check_curve_args(
 
 
 def _normalized_ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
     return rankdata(values) / len(values)
 
 

@@ -163,7 +163,7 @@ def test_failed_parity_check_leaves_nothing_and_keeps_the_old_folder(
         run = honest.load(folder)
         return lambda images: run(images) + 1e-3
 
-    monkeypatch.setitem(FORMATS, "pytorch", replace(honest, load=skewed))
+    monkeypatch.setitem(FORMATS._entries, "pytorch", replace(honest, load=skewed))
     with pytest.raises(ParityError, match="pytorch") as caught:
         export_subnet(supernet_path, "smallest", tmp_path / "new", ["pytorch"], digits, **FAST)
     assert caught.value.max_abs_diff == pytest.approx(1e-3, rel=1e-2) and isinstance(caught.value, nas.NasError)

@@ -25,6 +25,7 @@ from scipy.stats import rankdata
 from nas.search.pareto import selection_order
 from nas.search.samplers.child import ChildSampler
 from nas.search.samplers.context import ArchMatrix
+from predictors.base import create_predictor, predictor_kinds
 from search_spaces import Arch, ConfigError, SearchSpace
 
 __all__ = ["PredictorGuidedSampler"]
@@ -62,15 +63,13 @@ class PredictorGuidedSampler(ChildSampler):
         explore: float = 0.2,
         seed: int = 0,
     ):
-        import predictors
-
         for name, value in (("initial", initial), ("refit_every", refit_every), ("candidates", candidates)):
             if value < 1:
                 raise ConfigError(f"{name}={value} must be >= 1", field=name, value=value)
-        if predictor not in predictors.predictor_kinds():
+        if predictor not in predictor_kinds():
             raise ConfigError(
                 f"unknown predictor kind {predictor!r}", field="predictor", value=predictor,
-                allowed=predictors.predictor_kinds(),
+                allowed=predictor_kinds(),
             )  # fmt: skip
         self.space, self.directions = space, list(directions)
         self.known, self.violations, self.pool = known, violations, list(pool) if pool is not None else None
@@ -146,13 +145,11 @@ class PredictorGuidedSampler(ChildSampler):
         scores = self._known(candidates)
         learned = np.flatnonzero(np.isnan(scores).any(axis=0))
         if learned.size:
-            import predictors
-
             features, candidate_features = self._encode(archs), self._encode(candidates)
             for column in learned:  # ranks, not raw values: a far tail would dominate a fit on a few points
                 target = rankdata(observed[:, column]) / len(observed)
                 options = {"rounds": 100} if self.predictor_kind in ("gbm", "ridge_gbm") else {}
-                model = predictors.create_predictor(self.predictor_kind, seed=self.seed, **options)
+                model = create_predictor(self.predictor_kind, seed=self.seed, **options)
                 scores[:, column] = model.fit(features, target).predict(candidate_features)
         explore = round(self.explore * self.refit_every)
         order = selection_order(scores, self.directions, limit=self.refit_every)[: self.refit_every - explore]

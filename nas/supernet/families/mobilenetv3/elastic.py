@@ -54,7 +54,6 @@ class ElasticMBConv(nn.Module):
 
     def set_active(self, kernel: int, expand: int) -> None:
         self.depthwise_conv.active_kernel = kernel
-        self.active_expand = expand
         self.expand_conv.active_out = self.hidden(expand)
 
     def hidden(self, expand: int) -> int:

@@ -21,29 +21,35 @@ import numpy as np
 from search_spaces import safe_json
 from search_spaces.atomic import recover_folder, replace_folder
 from search_spaces.errors import CheckpointError, ConfigError, UnknownNameError, short_repr
+from search_spaces.registry import Registry
 
 __all__ = ["FORMAT_VERSION", "Predictor", "create_predictor", "load_predictor", "predictor_kinds", "register_predictor"]
 
 FORMAT_VERSION = 1
-_KINDS: dict[str, type[Predictor]] = {}
+_KINDS: Registry[type[Predictor]] = Registry("predictor kind")
 
 
 def register_predictor(cls: type[Predictor]) -> type[Predictor]:
-    """Class decorator: make ``cls`` loadable and creatable under ``cls.kind``."""
-    _KINDS[cls.kind] = cls
-    return cls
+    """Class decorator: make ``cls`` loadable and creatable under ``cls.kind``.
+
+    Raises:
+        ValueError: another class is already registered under that kind (it stays registered).
+    """
+    return _KINDS.add(cls.kind, cls)
 
 
 def predictor_kinds() -> list[str]:
     """Registered predictor kinds, sorted."""
-    return sorted(_KINDS)
+    return _KINDS.names()
 
 
 def create_predictor(kind: str, **options: Any) -> Predictor:
-    """A new, unfitted predictor of a registered kind (see :func:`predictor_kinds`)."""
-    if kind not in _KINDS:
-        raise UnknownNameError("predictor kind", kind, _KINDS)
-    return _KINDS[kind](**options)
+    """A new, unfitted predictor of a registered kind (see :func:`predictor_kinds`).
+
+    Raises:
+        UnknownNameError: listing the registered kinds.
+    """
+    return _KINDS.get(kind)(**options)
 
 
 class Predictor(ABC):
@@ -168,7 +174,8 @@ def load_predictor(folder: str | os.PathLike[str]) -> Predictor:
         )
     kind = meta.get("kind")
     if not isinstance(kind, str) or kind not in _KINDS:
-        raise UnknownNameError("predictor kind", kind[:60] if isinstance(kind, str) else short_repr(kind), _KINDS)
+        shown = kind[:60] if isinstance(kind, str) else short_repr(kind)  # a hostile file may hold a huge name
+        raise UnknownNameError(_KINDS.kind, shown, _KINDS.names())
     names, target, seed = meta.get("feature_names"), meta.get("target", "metric"), meta.get("seed", 0)
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         raise CheckpointError(f"{meta_path}: feature_names must be a list of strings, got {short_repr(names)}")
@@ -179,7 +186,7 @@ def load_predictor(folder: str | os.PathLike[str]) -> Predictor:
         )
     if not isinstance(meta.get("settings"), dict):
         raise CheckpointError(f"{meta_path}: settings must be an object, got {short_repr(meta.get('settings'))}")
-    predictor = _KINDS[kind](feature_names=names, target=target, seed=seed)
+    predictor = _KINDS.get(kind)(feature_names=names, target=target, seed=seed)
     try:
         predictor._restore(meta["settings"], source)
     except KeyError as exc:

@@ -122,6 +122,16 @@ def test_unknown_kind_lists_valid_ones() -> None:
     assert all(kind in str(caught.value) for kind in predictors.predictor_kinds())
 
 
+def test_a_kind_registered_twice_is_refused_and_the_first_stays(kind: str) -> None:
+    kinds = predictors.predictor_kinds()
+    first = type(predictors.create_predictor(kind))
+    impostor = type("Impostor", (first,), {})  # inherits first.kind
+    with pytest.raises(ValueError, match="registered twice"):
+        predictors.register_predictor(impostor)
+    assert type(predictors.create_predictor(kind)) is first
+    assert predictors.predictor_kinds() == kinds
+
+
 def test_ranking_metrics_on_known_orders() -> None:
     truth = [1.0, 2.0, 3.0, 4.0]
     assert predictors.kendall_tau(truth, [10, 20, 30, 40]) == pytest.approx(1.0)

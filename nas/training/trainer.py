@@ -16,7 +16,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from nas.core.config import config_to_dict, load_yaml, parse_config
 from nas.core.files import atomic_write_text, load_torch_file, save_torch_file
 from nas.core.runs import create_run_dir, write_manifest
-from nas.data import DataSplits, load_dataset
+from nas.data import DataSplits, TensorImageDataset, load_dataset
 from nas.supernet.checkpoint import supernet_from_payload
 from nas.supernet.registry import create_supernet
 from nas.training.config import PhaseConfig, TrainConfig
@@ -573,10 +573,6 @@ class _EpochTotals:
 
 
 def _limit_train(data: DataSplits, count: int) -> DataSplits:
-    from dataclasses import replace
-
-    from nas.data import TensorImageDataset
-
     train = data.train
     limited = TensorImageDataset(train.images[:count], train.labels[:count], train.mean, train.std)
     return replace(data, train=limited)

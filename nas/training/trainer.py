@@ -35,7 +35,7 @@ from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.distributed import DistributedContext, init_distributed
 from nas.training.evaluation import resize
 from nas.training.losses import class_scores, classification_loss
-from nas.training.sampling import PhaseChoices, create_sampler
+from nas.training.sampling import PhaseChoices, create_subnet_sampler
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
 from search_spaces.errors import short_repr
 from search_spaces.parsing import arch_from_json
@@ -346,7 +346,7 @@ class Trainer:
                 if not self._resumed or self.scheduler is None:
                     self._begin_phase(phase, choices)
                 self._resumed = False
-                sampler = create_sampler(self.config.sampler, choices, self.supernet.macs)
+                sampler = create_subnet_sampler(self.config.sampler, choices, self.supernet.macs)
                 while self.epoch_in_phase < phase.epochs:
                     last_loss = self._run_epoch(phase, choices, sampler, bar)
                     self.epoch_in_phase += 1

@@ -137,6 +137,10 @@ class TrainConfig:
     def total_epochs(self) -> int:
         return sum(phase.epochs for phase in self.phases)
 
+    def epochs_before(self, phase_index: int) -> int:
+        """Epochs of the phases before ``phase_index``: the run's epoch count when that phase starts."""
+        return sum(phase.epochs for phase in self.phases[:phase_index])
+
 
 def progressive_shrinking_phases(epochs_per_phase: int = 5) -> list[PhaseConfig]:
     """Once-for-all's schedule: full network, then elastic kernel, depth and expand ratio, each distilled from

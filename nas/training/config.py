@@ -7,21 +7,11 @@ progressive shrinking is a list of phases that widen the allowed kernel sizes, d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from search_spaces import ConfigError
+from search_spaces.checks import require
 from search_spaces.errors import short_repr
-
-MAX_SEED = 2**32 - 1
-
-
-def _require(ok: bool, field: str, value: Any, rule: str) -> None:
-    """Raise a ConfigError naming ``field``, its value and the ``rule`` it breaks, unless ``ok``.
-
-    Conditions are written so that NaN fails them (``not x > 0``), for configs built in code rather than parsed."""
-    if not ok:
-        raise ConfigError(f"{field}={short_repr(value)} must be {rule}", field=field, value=value, allowed=rule)
-
 
 __all__ = [
     "MAX_SEED",
@@ -32,6 +22,8 @@ __all__ = [
     "progressive_shrinking_phases",
     "quickstart_config",
 ]
+
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -48,15 +40,15 @@ class DataConfig:
     limit_train: int = 0  # use only the first N training images (0: all); for smoke tests and quick trials
 
     def __post_init__(self) -> None:
-        _require(1 <= self.resolution <= 4096, "data.resolution", self.resolution, "in 1..4096")
-        _require(0 <= self.seed <= MAX_SEED, "data.seed", self.seed, f"in 0..{MAX_SEED}")
+        require(1 <= self.resolution <= 4096, "data.resolution", self.resolution, "in 1..4096")
+        require(0 <= self.seed <= MAX_SEED, "data.seed", self.seed, f"in 0..{MAX_SEED}")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
-            _require(0 <= value < 1, f"data.{name}", value, "in [0, 1)")
+            require(0 <= value < 1, f"data.{name}", value, "in [0, 1)")
         total = self.val_fraction + self.test_fraction
-        _require(total < 1, "data.test_fraction", self.test_fraction, f"< {1 - self.val_fraction:g} (1 - val_fraction)")
-        _require(0 <= self.augment_shift <= 64, "data.augment_shift", self.augment_shift, "in 0..64 pixels")
-        _require(self.limit_train >= 0, "data.limit_train", self.limit_train, ">= 0 (0: all images)")
+        require(total < 1, "data.test_fraction", self.test_fraction, f"< {1 - self.val_fraction:g} (1 - val_fraction)")
+        require(0 <= self.augment_shift <= 64, "data.augment_shift", self.augment_shift, "in 0..64 pixels")
+        require(self.limit_train >= 0, "data.limit_train", self.limit_train, ">= 0 (0: all images)")
 
 
 @dataclass
@@ -73,12 +65,12 @@ class OptimConfig:
     grad_clip: float = 5.0
 
     def __post_init__(self) -> None:
-        _require(self.lr > 0, "optim.lr", self.lr, "> 0")
-        _require(0 <= self.label_smoothing < 1, "optim.label_smoothing", self.label_smoothing, "in [0, 1)")
-        _require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "in [0, 1)")
+        require(self.lr > 0, "optim.lr", self.lr, "> 0")
+        require(0 <= self.label_smoothing < 1, "optim.label_smoothing", self.label_smoothing, "in [0, 1)")
+        require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "in [0, 1)")
         for name in ("weight_decay", "warmup_epochs", "min_lr", "grad_clip"):
             value = getattr(self, name)
-            _require(value >= 0, f"optim.{name}", value, ">= 0")
+            require(value >= 0, f"optim.{name}", value, ">= 0")
 
 
 @dataclass
@@ -104,9 +96,9 @@ class PhaseConfig:
 
     def __post_init__(self) -> None:
         where = f"phase {short_repr(self.name)}: "
-        _require(1 <= self.epochs <= 100_000, where + "epochs", self.epochs, "in 1..100000")
-        _require(0 <= self.random_subnets <= 64, where + "random_subnets", self.random_subnets, "in 0..64")
-        _require(self.lr_scale > 0, where + "lr_scale", self.lr_scale, "> 0")
+        require(1 <= self.epochs <= 100_000, where + "epochs", self.epochs, "in 1..100000")
+        require(0 <= self.random_subnets <= 64, where + "random_subnets", self.random_subnets, "in 0..64")
+        require(self.lr_scale > 0, where + "lr_scale", self.lr_scale, "> 0")
 
 
 @dataclass
@@ -131,19 +123,23 @@ class TrainConfig:
     student_label_weight: float = 0.5  # students' loss = (1 - w) * distillation + w * label cross-entropy
 
     def __post_init__(self) -> None:
-        _require(1 <= self.batch_size <= 65536, "batch_size", self.batch_size, "in 1..65536")
+        require(1 <= self.batch_size <= 65536, "batch_size", self.batch_size, "in 1..65536")
         if not self.phases:
             raise ConfigError("phases must list at least one phase", field="phases")
-        _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"in 0..{MAX_SEED}")
-        _require(0 <= self.threads <= 1024, "threads", self.threads, "in 0..1024 (0: torch's default)")
-        _require(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, ">= 1")
-        _require(self.calibration_images >= 1, "calibration_images", self.calibration_images, ">= 1")
-        _require(self.kd_temperature > 0, "kd_temperature", self.kd_temperature, "> 0")
-        _require(0 <= self.student_label_weight <= 1, "student_label_weight", self.student_label_weight, "in [0, 1]")
+        require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"in 0..{MAX_SEED}")
+        require(0 <= self.threads <= 1024, "threads", self.threads, "in 0..1024 (0: torch's default)")
+        require(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, ">= 1")
+        require(self.calibration_images >= 1, "calibration_images", self.calibration_images, ">= 1")
+        require(self.kd_temperature > 0, "kd_temperature", self.kd_temperature, "> 0")
+        require(0 <= self.student_label_weight <= 1, "student_label_weight", self.student_label_weight, "in [0, 1]")
 
     @property
     def total_epochs(self) -> int:
         return sum(phase.epochs for phase in self.phases)
+
+    def epochs_before(self, phase_index: int) -> int:
+        """Epochs of the phases before ``phase_index``: the run's epoch count when that phase starts."""
+        return sum(phase.epochs for phase in self.phases[:phase_index])
 
 
 def progressive_shrinking_phases(epochs_per_phase: int = 5) -> list[PhaseConfig]:

@@ -1,4 +1,9 @@
-"""Subnet samplers for training: which architectures a step trains, restricted to a phase's choices."""
+"""Subnet samplers for training: which architectures a step trains, restricted to a phase's choices.
+
+Samplers are looked up by the config's ``sampler`` name in :data:`SUBNET_SAMPLERS` (not to be confused with the
+search samplers of :mod:`nas.search.samplers`); a new one is a factory registered with
+:func:`register_subnet_sampler`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,18 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
-from search_spaces import Arch, ConfigError, Decision, SearchSpace
+from search_spaces import Arch, ConfigError, Decision, Registry, SearchSpace
 from search_spaces.errors import describe_choices
 
-__all__ = ["MacsPriorSampler", "PhaseChoices", "SubnetSampler", "UniformSampler", "create_sampler"]
+__all__ = [
+    "SUBNET_SAMPLERS",
+    "MacsPriorSampler",
+    "PhaseChoices",
+    "SubnetSampler",
+    "UniformSampler",
+    "create_subnet_sampler",
+    "register_subnet_sampler",
+]
 
 _SUFFIX_TO_FIELD = {
     "_kernel": "kernel_sizes",
@@ -92,12 +105,32 @@ class MacsPriorSampler(SubnetSampler):
         return min(pool, key=lambda arch: abs(self.macs_of(arch) - target))
 
 
-def create_sampler(kind: str, choices: PhaseChoices, macs_of: Callable[[Arch], int] | None = None) -> SubnetSampler:
-    """Build the sampler named in the config (``uniform`` or ``macs_prior``)."""
-    if kind == "uniform":
-        return UniformSampler(choices)
-    if kind == "macs_prior":
-        if macs_of is None:
-            raise ConfigError("sampler 'macs_prior' needs a MACs estimator", field="sampler", value=kind)
-        return MacsPriorSampler(choices, macs_of)
-    raise ConfigError(f"sampler={kind!r} not in {{'uniform', 'macs_prior'}}", field="sampler", value=kind)
+MacsOf = Callable[[Arch], int]
+SubnetSamplerFactory = Callable[[PhaseChoices, MacsOf | None], SubnetSampler]
+SUBNET_SAMPLERS: Registry[SubnetSamplerFactory] = Registry("sampler")  # the kind names the config field
+
+
+def register_subnet_sampler(name: str) -> Callable[[SubnetSamplerFactory], SubnetSamplerFactory]:
+    """Decorator registering a factory ``(choices, macs_of) -> SubnetSampler`` under ``name``."""
+    return SUBNET_SAMPLERS.register(name)
+
+
+def create_subnet_sampler(kind: str, choices: PhaseChoices, macs_of: MacsOf | None = None) -> SubnetSampler:
+    """Build the sampler named in the config (``uniform`` or ``macs_prior``).
+
+    Raises:
+        UnknownNameError: (a ConfigError for the field ``sampler``) listing the registered names.
+    """
+    return SUBNET_SAMPLERS.get(kind)(choices, macs_of)
+
+
+@register_subnet_sampler("uniform")
+def _uniform(choices: PhaseChoices, macs_of: MacsOf | None) -> SubnetSampler:
+    return UniformSampler(choices)
+
+
+@register_subnet_sampler("macs_prior")
+def _macs_prior(choices: PhaseChoices, macs_of: MacsOf | None) -> SubnetSampler:
+    if macs_of is None:
+        raise ConfigError("sampler 'macs_prior' needs a MACs estimator", field="sampler", value="macs_prior")
+    return MacsPriorSampler(choices, macs_of)

@@ -6,12 +6,14 @@ labels (in-place distillation); in once-for-all phases the students learn from a
 A checkpoint holds everything needed to continue exactly: weights, optimizer, scheduler, step, phase and every
 random state; data order and augmentation are derived from the seed and the step, so a resumed run repeats the
 uninterrupted one.
+
+The trainer holds the loop and its state; the checkpoint format lives in :mod:`nas.training.checkpoints`, the
+reports (``metrics.csv``, TensorBoard, progress bar) in :mod:`nas.training.run_log`, the augmentation in
+:mod:`nas.training.augmentation` and the subnet samplers in :mod:`nas.training.sampling`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
 import sys
@@ -26,35 +28,30 @@ import yaml
 from torch import Tensor, nn
 
 from nas.core.config import config_to_dict, load_yaml, parse_config
-from nas.core.files import atomic_write_text, load_torch_file, save_torch_file
+from nas.core.files import atomic_write_text
 from nas.core.runs import create_run_dir, write_manifest
 from nas.data import DataSplits, TensorImageDataset, load_dataset
 from nas.supernet.checkpoint import supernet_from_payload
 from nas.supernet.registry import create_supernet
+from nas.training.augmentation import random_shift
+from nas.training.checkpoints import (
+    checked_position,
+    checkpoint_path,
+    damage_reported,
+    read_checkpoint,
+    restore_rng_state,
+    write_checkpoint,
+)
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.distributed import DistributedContext, init_distributed
 from nas.training.evaluation import resize
 from nas.training.losses import class_scores, classification_loss
-from nas.training.sampling import PhaseChoices, create_sampler
+from nas.training.run_log import EpochTotals, RunLog
+from nas.training.sampling import PhaseChoices, SubnetSampler, create_subnet_sampler
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
-from search_spaces.errors import short_repr
 from search_spaces.parsing import arch_from_json
 
 __all__ = ["TrainSummary", "Trainer", "TrainingDivergedError", "select_device"]
-
-CHECKPOINT_FORMAT = "nas-train-checkpoint"
-CHECKPOINT_VERSION = 1
-_METRIC_FIELDS = (
-    "phase",
-    "epoch",
-    "step",
-    "lr",
-    "loss",
-    "student_loss",
-    "train_acc",
-    "images_per_s",
-    "seconds",
-)
 
 
 class TrainingDivergedError(NasError):
@@ -91,8 +88,6 @@ class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True, log: TextIO = sys.stderr):
         self.config = config
         self.run_dir = run_dir
-        self.progress = progress
-        self.log = log
         self.device = select_device(config.device)
         self.dist: DistributedContext = init_distributed(self.device.type)
         if self.dist.active and self.device.type == "cuda":
@@ -132,8 +127,8 @@ class Trainer:
         self.step_in_epoch = 0
         self.global_step = 0
         self.steps_per_epoch = len(self.data.train) // global_batch
-        self._writer: Any = None
-        self._epoch_totals = _EpochTotals()
+        self.run_log = RunLog(run_dir, main=self.dist.is_main, progress=progress, stream=log)
+        self._epoch_totals = EpochTotals()
         self._resumed = False
         self._teacher_arch: Arch = self.supernet.space.largest()
 
@@ -167,10 +162,10 @@ class Trainer:
             raise CheckpointError(f"{run_dir} is not a training run (no config.yaml)")
         config = parse_config(TrainConfig, load_yaml(config_path))
         trainer = cls(config, run_dir, **options)
-        checkpoint = run_dir / "checkpoints" / "last.pt"
+        checkpoint = checkpoint_path(run_dir)
         if checkpoint.is_file():
             trainer._load_checkpoint(checkpoint)
-        trainer._trim_metrics()
+        trainer.run_log.trim_metrics(trainer._epochs_done())
         return trainer
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -206,55 +201,38 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def _rng_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"python": self.rng.getstate(), "torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/last.pt`` atomically (rank 0 only under torchrun)."""
-        path = self.run_dir / "checkpoints" / "last.pt"
+        path = checkpoint_path(self.run_dir)
         if not self.dist.is_main:
             return path
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "config": config_to_dict(self.config),
-            "supernet_payload": self.supernet.payload(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "teacher": self.teacher.state_dict() if self.teacher is not None else None,
-            "teacher_arch": self._teacher_arch.to_json() if self.teacher is not None else None,
-            "position": {
+        return write_checkpoint(
+            path,
+            self.config,
+            supernet=self.supernet,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            teacher=self.teacher,
+            teacher_arch=self._teacher_arch,
+            position={
                 "phase_index": self.phase_index,
                 "epoch_in_phase": self.epoch_in_phase,
                 "step_in_epoch": self.step_in_epoch,
                 "global_step": self.global_step,
             },
-            "epoch_totals": self._epoch_totals.as_dict(),
-            "rng": self._rng_state(),
-        }
-        return save_torch_file(path, payload)
+            epoch_totals=self._epoch_totals.as_dict(),
+            rng=self.rng,
+        )
 
     def _load_checkpoint(self, path: Path) -> None:
-        payload = load_torch_file(path, "training checkpoint")
-        if payload.get("format") != CHECKPOINT_FORMAT or payload.get("format_version") != CHECKPOINT_VERSION:
-            raise CheckpointError(f"{path} is not a version-{CHECKPOINT_VERSION} training checkpoint")
-        if payload.get("config") != config_to_dict(self.config):
-            raise CheckpointError(f"{path} was written with a different config than {self.run_dir / 'config.yaml'}")
-        try:
+        payload = read_checkpoint(path, self.config, self.run_dir / "config.yaml")
+        with damage_reported(path):
             self._restore(payload, path)
-        except CheckpointError:
-            raise
-        except (NasError, KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
-            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-            raise CheckpointError(f"{path} is a damaged training checkpoint ({type(exc).__name__}: {reason})") from None
         self._resumed = True
 
     def _restore(self, payload: dict[str, Any], path: Path) -> None:
         """Weights, position, optimizer, scheduler, teacher and random states from a checked checkpoint."""
-        position = self._checked_position(payload["position"], path)
+        position = checked_position(payload["position"], path, self.config, self.steps_per_epoch)
         restored = supernet_from_payload(payload["supernet_payload"], str(path))
         if restored.num_classes != self.supernet.num_classes:
             raise CheckpointError(
@@ -265,7 +243,7 @@ class Trainer:
         self.epoch_in_phase = position["epoch_in_phase"]
         self.step_in_epoch = position["step_in_epoch"]
         self.global_step = position["global_step"]
-        self._epoch_totals = _EpochTotals(**payload.get("epoch_totals", {}))
+        self._epoch_totals = EpochTotals(**payload.get("epoch_totals", {}))
         self.optimizer.load_state_dict(payload["optimizer"])
         if payload["scheduler"] is not None:  # None at a phase boundary: the next phase starts afresh
             self.scheduler = self._make_scheduler(self.config.phases[self.phase_index])
@@ -275,61 +253,14 @@ class Trainer:
             self._teacher_arch = arch_from_json(payload["teacher_arch"])
             self.teacher = self.supernet.extract(self._teacher_arch).eval().requires_grad_(False)
             self.teacher.load_state_dict(payload["teacher"])
-        rng = payload["rng"]
-        self.rng.setstate(_as_tuple(rng["python"]))
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-
-    def _checked_position(self, position: Any, path: Path) -> dict[str, int]:
-        """The checkpoint's position, refused unless this run's config can be there (right phase, epoch and step
-        ranges, and a global step that adds up)."""
-        names = ("phase_index", "epoch_in_phase", "step_in_epoch", "global_step")
-        if not isinstance(position, dict) or any(type(position.get(name)) is not int for name in names):
-            raise CheckpointError(
-                f"{path}: position must hold the integers {', '.join(names)}; got {short_repr(position)}"
-            )
-        phase, epoch, step, total = (position[name] for name in names)
-        phases = self.config.phases
-        finished = phase == len(phases) and epoch == 0 and step == 0
-        inside = 0 <= phase < len(phases) and 0 <= epoch < phases[phase].epochs and 0 <= step <= self.steps_per_epoch
-        if not (finished or inside) or total != self._steps_before(phase, epoch) + step:
-            raise CheckpointError(
-                f"{path}: position {short_repr(position)} does not fit this run ({len(phases)} phases, "
-                f"{self.steps_per_epoch} steps per epoch)"
-            )
-        return {name: position[name] for name in names}
-
-    def _steps_before(self, phase_index: int, epoch_in_phase: int) -> int:
-        return (sum(p.epochs for p in self.config.phases[:phase_index]) + epoch_in_phase) * self.steps_per_epoch
-
-    def _trim_metrics(self) -> None:
-        """Keep only the whole rows of the epochs finished before the current position (see :meth:`resume`)."""
-        path = self.run_dir / "metrics.csv"
-        if not self.dist.is_main or not path.is_file():
-            return
-        finished = sum(p.epochs for p in self.config.phases[: self.phase_index]) + self.epoch_in_phase
-        try:
-            with open(path, newline="") as stream:
-                rows = list(csv.DictReader(stream))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise CheckpointError(f"cannot read {path}: {exc}") from None
-        kept = [row for row in rows if None not in row.values() and row.get("epoch", "").isdigit()]
-        kept = [row for row in kept if int(row["epoch"]) <= finished and set(row) == set(_METRIC_FIELDS)]
-        if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
-            return
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=_METRIC_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(kept)
-        atomic_write_text(path, text.getvalue())
+        restore_rng_state(self.rng, payload["rng"])
 
     # ------------------------------------------------------------------ training
     def fit(self) -> TrainSummary:
         """Run every remaining phase to its end; returns where the trained supernet was written."""
         started = time.perf_counter()
         total_steps = self.config.total_epochs * self.steps_per_epoch
-        bar = self._progress_bar(total_steps)
+        self.run_log.open_progress(total_steps, initial=self.global_step)
         last_loss = float("nan")
         try:
             while self.phase_index < len(self.config.phases):
@@ -346,9 +277,9 @@ class Trainer:
                 if not self._resumed or self.scheduler is None:
                     self._begin_phase(phase, choices)
                 self._resumed = False
-                sampler = create_sampler(self.config.sampler, choices, self.supernet.macs)
+                sampler = create_subnet_sampler(self.config.sampler, choices, self.supernet.macs)
                 while self.epoch_in_phase < phase.epochs:
-                    last_loss = self._run_epoch(phase, choices, sampler, bar)
+                    last_loss = self._run_epoch(phase, choices, sampler)
                     self.epoch_in_phase += 1
                     self.step_in_epoch = 0
                 self.phase_index += 1
@@ -357,10 +288,7 @@ class Trainer:
                 self.teacher = None
                 self.save_checkpoint()
         finally:
-            if bar is not None:
-                bar.close()
-            if self._writer is not None:
-                self._writer.close()
+            self.run_log.close()
         self.dist.check_in_sync(self.supernet, self.device)
         supernet_path = self.run_dir / "supernet.pt"
         if self.dist.is_main:
@@ -377,11 +305,12 @@ class Trainer:
         if phase.teacher == "frozen_full":
             self._teacher_arch = self.supernet.space.largest()
             self.teacher = self.supernet.extract(self._teacher_arch).eval().requires_grad_(False)
-        self._log(f"phase {self.phase_index + 1}/{len(self.config.phases)} {phase.name!r}: {phase.epochs} epochs")
+        self.run_log.message(
+            f"phase {self.phase_index + 1}/{len(self.config.phases)} {phase.name!r}: {phase.epochs} epochs"
+        )
 
     def _epoch_order(self) -> Tensor:
-        epoch_id = sum(p.epochs for p in self.config.phases[: self.phase_index]) + self.epoch_in_phase
-        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch_id)
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + self._epochs_done())
         return torch.randperm(len(self.data.train), generator=generator)
 
     def _batch(self, order: Tensor, step: int) -> tuple[Tensor, Tensor]:
@@ -392,13 +321,13 @@ class Trainer:
         shift = self.config.data.augment_shift
         if shift > 0:
             generator = torch.Generator().manual_seed(self.config.seed * 7919 + self.global_step)
-            images = _random_shift(images, shift, generator)
+            images = random_shift(images, shift, generator)
         images = images.to(self.device, non_blocking=True)
         if self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, labels.to(self.device, non_blocking=True)
 
-    def _run_epoch(self, phase: PhaseConfig, choices: PhaseChoices, sampler: Any, bar: Any) -> float:
+    def _run_epoch(self, phase: PhaseConfig, choices: PhaseChoices, sampler: SubnetSampler) -> float:
         order = self._epoch_order()
         totals = self._epoch_totals
         epoch_start = time.perf_counter()
@@ -411,7 +340,7 @@ class Trainer:
                 raise TrainingDivergedError(
                     f"loss became {loss if not math.isfinite(loss) else student_loss} at step {self.global_step} "
                     f"(phase {phase.name!r}); lower optim.lr or check the data. The last good checkpoint is kept "
-                    f"at {self.run_dir / 'checkpoints' / 'last.pt'}"
+                    f"at {checkpoint_path(self.run_dir)}"
                 )
             self.global_step += 1
             self.step_in_epoch += 1
@@ -419,20 +348,18 @@ class Trainer:
             totals.add(loss, student_loss, hits, len(labels))
             images_done += len(labels)
             rate = images_done / max(time.perf_counter() - epoch_start, 1e-9)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(
-                    phase=phase.name, loss=f"{loss:.3f}", acc=f"{hits / len(labels):.3f}", img_s=f"{rate:.0f}"
-                )
-            self._scalar("train/loss", loss)
-            self._scalar("train/student_loss", student_loss)
-            self._scalar("train/lr", self.optimizer.param_groups[0]["lr"])
+            self.run_log.advance(
+                phase=phase.name, loss=f"{loss:.3f}", acc=f"{hits / len(labels):.3f}", img_s=f"{rate:.0f}"
+            )
+            self.run_log.scalar("train/loss", loss, self.global_step)
+            self.run_log.scalar("train/student_loss", student_loss, self.global_step)
+            self.run_log.scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.global_step)
             if self.global_step % self.config.checkpoint_every == 0:
                 self.save_checkpoint()
         seconds = time.perf_counter() - epoch_start
         row = {
             "phase": phase.name,
-            "epoch": sum(p.epochs for p in self.config.phases[: self.phase_index]) + self.epoch_in_phase + 1,
+            "epoch": self._epochs_done() + 1,
             "step": self.global_step,
             "lr": self.optimizer.param_groups[0]["lr"],
             "loss": totals.loss / max(totals.steps, 1),
@@ -441,12 +368,16 @@ class Trainer:
             "images_per_s": images_done / max(seconds, 1e-9),
             "seconds": seconds,
         }
-        self._append_metrics(row)
-        self._epoch_totals = _EpochTotals()
+        self.run_log.append_metrics(row)
+        self._epoch_totals = EpochTotals()
         return float(row["loss"])
 
+    def _epochs_done(self) -> int:
+        """Epochs finished before the current one, over all phases."""
+        return self.config.epochs_before(self.phase_index) + self.epoch_in_phase
+
     def _phase_start_step(self) -> int:
-        return sum(p.epochs for p in self.config.phases[: self.phase_index]) * self.steps_per_epoch
+        return self.config.epochs_before(self.phase_index) * self.steps_per_epoch
 
     def _forward(self, arch: Arch, images: Tensor) -> Tensor:
         self.supernet.set_active(arch)
@@ -454,7 +385,7 @@ class Trainer:
             return self.supernet(resize(images, int(arch["resolution"]))).float()
 
     def _train_step(
-        self, images: Tensor, labels: Tensor, phase: PhaseConfig, choices: PhaseChoices, sampler: Any
+        self, images: Tensor, labels: Tensor, phase: PhaseConfig, choices: PhaseChoices, sampler: SubnetSampler
     ) -> tuple[float, float, int]:
         """One optimizer step over the phase's subnets; returns (label loss, student loss, correct)."""
         smoothing = self.config.optim.label_smoothing
@@ -500,94 +431,9 @@ class Trainer:
             self.optimizer.step()
         return loss_value, student_mean, hits
 
-    # ------------------------------------------------------------------ observability
-    def _progress_bar(self, total: int) -> Any:
-        if not self.progress or not self.dist.is_main:
-            return None
-        from tqdm import tqdm
-
-        return tqdm(
-            total=total,
-            initial=self.global_step,
-            desc="train",
-            unit="step",
-            file=self.log,
-            dynamic_ncols=True,
-        )
-
-    def _scalar(self, tag: str, value: float, every: int = 10) -> None:
-        if self.global_step % every or not self.dist.is_main:
-            return
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-        self._writer.add_scalar(tag, value, self.global_step)
-
-    def _append_metrics(self, row: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        for key in ("loss", "student_loss", "train_acc", "images_per_s"):
-            self._scalar(f"epoch/{key}", float(row[key]), every=1)
-        path = self.run_dir / "metrics.csv"
-        new = not path.is_file()
-        try:
-            with open(path, "a", newline="") as stream:
-                writer = csv.DictWriter(stream, fieldnames=_METRIC_FIELDS, lineterminator="\n")
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
-        except OSError as exc:
-            raise NasError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-    def _log(self, message: str) -> None:
-        if self.progress and self.dist.is_main:
-            print(message, file=self.log, flush=True)
-
-
-@dataclass
-class _EpochTotals:
-    """Running sums of the current epoch, checkpointed so a resumed epoch reports what an uninterrupted one would."""
-
-    loss: float = 0.0
-    student_loss: float = 0.0
-    correct: int = 0
-    seen: int = 0
-    steps: int = 0
-
-    def add(self, loss: float, student_loss: float, correct: int, seen: int) -> None:
-        self.loss += loss
-        self.student_loss += student_loss
-        self.correct += correct
-        self.seen += seen
-        self.steps += 1
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "loss": self.loss,
-            "student_loss": self.student_loss,
-            "correct": self.correct,
-            "seen": self.seen,
-            "steps": self.steps,
-        }
-
 
 def _limit_train(data: DataSplits, count: int) -> DataSplits:
+    """``data`` with only the first ``count`` training images (``data.limit_train``)."""
     train = data.train
     limited = TensorImageDataset(train.images[:count], train.labels[:count], train.mean, train.std)
     return replace(data, train=limited)
-
-
-def _random_shift(images: Tensor, max_shift: int, generator: Tensor | torch.Generator) -> Tensor:
-    """Translate each image by up to ``max_shift`` pixels (zero padding), a cheap augmentation for small images."""
-    count, _, height, width = images.shape
-    padded = F.pad(images, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (count, 2), generator=generator)
-    return torch.stack([padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())])
-
-
-def _as_tuple(value: Any) -> Any:
-    """``random.setstate`` wants nested tuples; a checkpoint may hand lists back."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_as_tuple(v) for v in value)
-    return value

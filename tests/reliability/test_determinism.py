@@ -18,7 +18,7 @@ from nas.search.config import ExecutionConfig
 from nas.search.driver import SearchConfig, run_search
 from nas.search.samplers import SAMPLERS
 from nas.training.config import TrainConfig
-from nas.training.sampling import PhaseChoices, create_sampler
+from nas.training.sampling import PhaseChoices, create_subnet_sampler
 from nas.training.trainer import Trainer
 from search_spaces import get_space, list_spaces
 from tests.reliability.helpers import tiny_train_config
@@ -42,7 +42,7 @@ def test_same_seed_same_training_subnets(kind: str) -> None:
     choices = PhaseChoices(supernet.space, {"kernel_sizes": [], "expand_ratios": [], "depths": [], "resolutions": []})
 
     def draw(seed: int) -> list:
-        sampler, rng = create_sampler(kind, choices, supernet.macs), random.Random(seed)
+        sampler, rng = create_subnet_sampler(kind, choices, supernet.macs), random.Random(seed)
         return [sampler.sample(rng) for _ in range(20)]
 
     assert draw(3) == draw(3)

@@ -18,7 +18,7 @@ PACKAGES = ("nas", "predictors", "search_spaces")
 # Writes that are not the atomic writers, each with the reason it is safe. Key: (file, call, enclosing function).
 ALLOWED_WRITES = {
     ("search_spaces/atomic.py", "fdopen", "atomic_write_bytes"): "the atomic writer itself (temp file + rename)",
-    ("nas/training/trainer.py", "open", "_append_metrics"): "append-only log, cut back to whole rows on resume",
+    ("nas/training/run_log.py", "open", "append_metrics"): "append-only log, cut back to whole rows on resume",
     ("nas/training/evaluation.py", "open", "put"): "append-only cache; a torn line is skipped on reading",
     ("predictors/base.py", "write_text", "save"): "written into a staging folder renamed into place",
     ("predictors/mlp.py", "save_file", "_write_extra"): "written into the predictor's staging folder",

@@ -9,13 +9,19 @@ from typing import Any
 
 from search_spaces.errors import ConfigError, describe_choices, short_repr
 
-__all__ = ["check_choice", "check_count", "check_number", "require"]
+__all__ = ["check_at_least", "check_choice", "check_count", "check_number", "require"]
 
 
 def require(ok: bool, field: str, value: Any, rule: str) -> None:
     """Raise ``ConfigError("{field}={value} must be {rule}")`` unless ``ok``."""
     if not ok:
         raise ConfigError(f"{field}={short_repr(value)} must be {rule}", field=field, value=value, allowed=rule)
+
+
+def check_at_least(**settings: tuple[Any, float]) -> None:
+    """Each ``name=(value, minimum)`` must have ``value >= minimum``."""
+    for name, (value, minimum) in settings.items():
+        require(value >= minimum, name, value, f">= {minimum}")
 
 
 def check_count(field: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:

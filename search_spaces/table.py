@@ -67,8 +67,6 @@ class ColumnSpace(SearchSpace):
         return [label for label, choices in self.columns if not isinstance(choices[0], str)]
 
 
-
-
 class ArchTable:
     """The rows of a table as (arch, metrics) with O(1) lookup by arch.
 

@@ -28,6 +28,7 @@ from nas.supernet.checkpoint import load_supernet
 from nas.supernet.registry import cost_model, family_of
 from nas.training.evaluation import calibrate_bn, file_digest, resize, score
 from search_spaces import Arch, CheckpointError, ConfigError
+from search_spaces.checks import check_at_least, require
 from search_spaces.table import write_table
 
 __all__ = ["INDEX_FILE", "ExportOptions", "SubnetExporter", "export_front", "export_subnet", "export_subnets"]
@@ -60,15 +61,13 @@ class ExportOptions:
 
     def checked(self) -> ExportOptions:
         """A copy with the formats validated and de-duplicated; out-of-range settings raise ConfigError."""
-        for name, low in (("calibration_images", 1), ("parity_images", 1), ("finetune_epochs", 0)):
-            if getattr(self, name) < low:
-                raise ConfigError(
-                    f"{name}={getattr(self, name)} must be >= {low}", field=name, value=getattr(self, name)
-                )
-        if not self.tolerance > 0:
-            raise ConfigError(f"tolerance={self.tolerance} must be > 0", field="tolerance", value=self.tolerance)
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads={self.threads} must be >= 1", field="threads", value=self.threads)
+        check_at_least(
+            calibration_images=(self.calibration_images, 1),
+            parity_images=(self.parity_images, 1),
+            finetune_epochs=(self.finetune_epochs, 0),
+            threads=(self.threads if self.threads is not None else 1, 1),
+        )
+        require(self.tolerance > 0, "tolerance", self.tolerance, "> 0")
         return replace(self, formats=check_formats(self.formats))
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from search_spaces import ConfigError
+from search_spaces.checks import check_at_least, require
 
 __all__ = ["FinetuneResult", "finetune"]
 
@@ -45,11 +45,8 @@ def finetune(
 ) -> FinetuneResult:
     """Train ``model`` in place for ``epochs`` passes over ``images`` (already at its resolution); leaves it in
     eval mode. Batches of one image are skipped (batch norm needs two)."""
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 2)):
-        if value < low:
-            raise ConfigError(f"{name}={value} must be >= {low}", field=name, value=value)
-    if not lr > 0:
-        raise ConfigError(f"lr={lr} must be > 0", field="lr", value=lr)
+    check_at_least(epochs=(epochs, 1), batch_size=(batch_size, 2))
+    require(lr > 0, "lr", lr, "> 0")
     started = time.perf_counter()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     total_steps = epochs * math.ceil(len(images) / batch_size)

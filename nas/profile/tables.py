@@ -15,7 +15,8 @@ from nas.profile.timers import Timer, Timing
 from nas.supernet.latency import LatencyModel
 from nas.supernet.registry import part_model
 from predictors.latency import LatencyCorrection, LatencyTable
-from search_spaces import Arch, ConfigError, SearchSpace
+from search_spaces import Arch, SearchSpace
+from search_spaces.checks import check_at_least
 
 __all__ = ["default_table_path", "measure_subnet", "profile_table", "progress_bar", "random_archs"]
 
@@ -63,8 +64,7 @@ def profile_table(
     progress: bool = True,
 ) -> LatencyTable:
     """Time every distinct part of ``space``, then fit the correction on ``calibration`` end-to-end measurements."""
-    if batch < 1:
-        raise ConfigError(f"batch={batch} must be >= 1", field="batch", value=batch)
+    check_at_least(batch=(batch, 1))
     model_parts = part_model(space, num_classes)
     parts = model_parts.distinct_parts()
     table = LatencyTable(space.name, timer.device, batch, num_classes, timer.describe())

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from search_spaces import ConfigError, Registry
+from search_spaces.checks import check_at_least, require
 
 __all__ = [
     "DEVICES",
@@ -67,8 +68,7 @@ def cpu_name() -> str:
 def pinned_threads(threads: int) -> Iterator[list[int]]:
     """Within the block, use ``threads`` intra-op threads pinned to as many cores (where the OS allows it);
     restore the previous thread count and affinity afterwards. Yields the cores pinned to."""
-    if threads < 1:
-        raise ConfigError(f"threads={threads} must be >= 1", field="threads", value=threads)
+    check_at_least(threads=(threads, 1))
     previous_threads = torch.get_num_threads()
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if allowed and threads > len(allowed):
@@ -92,19 +92,8 @@ class Timer(ABC):
     device: str
 
     def __init__(self, warmup: int = 5, min_repeats: int = 20, max_repeats: int = 300, min_seconds: float = 0.1):
-        for name, value, low in (
-            ("warmup", warmup, 0),
-            ("min_repeats", min_repeats, 3),
-            ("min_seconds", min_seconds, 0),
-        ):
-            if value < low:
-                raise ConfigError(f"{name}={value} must be >= {low}", field=name, value=value)
-        if max_repeats < min_repeats:
-            raise ConfigError(
-                f"max_repeats={max_repeats} must be >= min_repeats={min_repeats}",
-                field="max_repeats",
-                value=max_repeats,
-            )
+        check_at_least(warmup=(warmup, 0), min_repeats=(min_repeats, 3), min_seconds=(min_seconds, 0))
+        require(max_repeats >= min_repeats, "max_repeats", max_repeats, f">= min_repeats={min_repeats}")
         self.warmup, self.min_repeats, self.max_repeats, self.min_seconds = (
             warmup,
             min_repeats,

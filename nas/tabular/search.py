@@ -23,6 +23,7 @@ from tqdm import tqdm
 from nas.search.pareto import hypervolume, hypervolume_curve
 from nas.search.samplers import SamplerContext, create_sampler, list_samplers
 from search_spaces import ConfigError, UnknownNameError
+from search_spaces.checks import check_at_least
 from search_spaces.table import ArchTable
 
 __all__ = ["BenchProblem", "BenchRun", "expected_best_of_n", "run_bench", "run_strategy"]
@@ -204,9 +205,7 @@ def run_bench(
     for name in strategies:
         if name not in list_samplers():
             raise UnknownNameError("strategy", name, list_samplers())
-    for field, value, low in (("seeds", seeds, 1), ("queries", queries, 1), ("population", population, 2)):
-        if value < low:
-            raise ConfigError(f"{field}={value} must be >= {low}", field=field, value=value)
+    check_at_least(seeds=(seeds, 1), queries=(queries, 1), population=(population, 2))
     if queries > len(problem.table):
         raise ConfigError(
             f"queries={queries} exceeds the table's {len(problem.table)} archs",

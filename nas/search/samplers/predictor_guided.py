@@ -27,6 +27,7 @@ from nas.search.samplers.child import ChildSampler
 from nas.search.samplers.context import ArchMatrix
 from predictors.base import create_predictor, predictor_kinds
 from search_spaces import Arch, ConfigError, SearchSpace
+from search_spaces.checks import check_at_least, require
 
 __all__ = ["PredictorGuidedSampler"]
 
@@ -63,9 +64,7 @@ class PredictorGuidedSampler(ChildSampler):
         explore: float = 0.2,
         seed: int = 0,
     ):
-        for name, value in (("initial", initial), ("refit_every", refit_every), ("candidates", candidates)):
-            if value < 1:
-                raise ConfigError(f"{name}={value} must be >= 1", field=name, value=value)
+        check_at_least(initial=(initial, 1), refit_every=(refit_every, 1), candidates=(candidates, 1))
         if predictor not in predictor_kinds():
             raise ConfigError(
                 f"unknown predictor kind {predictor!r}", field="predictor", value=predictor,
@@ -75,8 +74,7 @@ class PredictorGuidedSampler(ChildSampler):
         self.known, self.violations, self.pool = known, violations, list(pool) if pool is not None else None
         self._pool_set = set(self.pool) if self.pool is not None else None
         self.initial, self.refit_every, self.candidates = max(2, initial), refit_every, candidates
-        if not 0 <= explore < 1:
-            raise ConfigError(f"explore={explore} must be in [0, 1)", field="explore", value=explore)
+        require(0 <= explore < 1, "explore", explore, "in [0, 1)")
         super().__init__(seed)
         self.predictor_kind, self.explore, self.seed = predictor, explore, seed
         self._queue: list[Arch] = []

@@ -31,6 +31,7 @@ from predictors.memory import (
     weight_bytes,
 )
 from search_spaces import Arch, ConfigError, MobileNetV3Space
+from search_spaces.checks import check_at_least
 
 __all__ = ["SubnetMemory"]
 
@@ -73,8 +74,7 @@ class SubnetMemory:
         self.space, self.num_classes = space, num_classes
 
     def _parts(self, arch: Arch, batch: int = 1) -> list[SubnetPart]:
-        if batch < 1:
-            raise ConfigError(f"batch={batch} must be >= 1", field="batch", value=batch)
+        check_at_least(batch=(batch, 1))
         return subnet_parts(self.space, arch, self.num_classes)
 
     def weights_bytes(self, arch: Arch, dtype: str = "float32") -> int:

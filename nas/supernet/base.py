@@ -13,7 +13,8 @@ architecture of that space. The platform relies on exactly this:
   the cost model's ``forward_macs`` is what ``FlopCounterMode`` / 2 counts on it (``macs`` itself, except where a
   family defines MACs otherwise: the spiking ones count one timestep of the dense network).
 - **channel sorting** (where it applies): :meth:`~Supernet.sort_channels` reorders hidden channels by importance
-  without changing the function; supernets without it refuse with a ``ConfigError``.
+  without changing the function of the full network (the largest arch; narrower subnets then keep the most
+  important channels); supernets without it refuse with a ``ConfigError``.
 - **one file format**: :meth:`~Supernet.save` writes the weights with the space name, the class count and the
   :attr:`~Supernet.constructor_options` that rebuild the network; ``nas.load_supernet`` reads it back.
 
@@ -102,7 +103,8 @@ class Supernet(nn.Module, ABC):
         """Parameters of ``arch``'s extracted subnet."""
 
     def sort_channels(self) -> None:
-        """Reorder hidden channels by importance (the function is unchanged); not every supernet can."""
+        """Reorder hidden channels by importance (the largest arch's function is unchanged); not every supernet
+        can."""
         raise ConfigError(
             f"sort_channels is not supported by {type(self).__name__} supernets ({self.space.name!r})",
             field="sort_channels",

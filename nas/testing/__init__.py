@@ -22,7 +22,10 @@ every registered entry. These modules need pytest; the library itself never impo
 from __future__ import annotations
 
 from nas.testing.space import SearchSpaceContract
+from nas.testing.supernet import SupernetContract, randomize_
 
 __all__ = [
     "SearchSpaceContract",
+    "SupernetContract",
+    "randomize_",
 ]

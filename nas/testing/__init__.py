@@ -21,11 +21,14 @@ every registered entry. These modules need pytest; the library itself never impo
 
 from __future__ import annotations
 
+from nas.testing.predictor import PredictorContract, synthetic_data
 from nas.testing.space import SearchSpaceContract
 from nas.testing.supernet import SupernetContract, randomize_
 
 __all__ = [
+    "PredictorContract",
     "SearchSpaceContract",
     "SupernetContract",
     "randomize_",
+    "synthetic_data",
 ]

@@ -22,11 +22,13 @@ every registered entry. These modules need pytest; the library itself never impo
 from __future__ import annotations
 
 from nas.testing.predictor import PredictorContract, synthetic_data
+from nas.testing.sampler import SamplerContract
 from nas.testing.space import SearchSpaceContract
 from nas.testing.supernet import SupernetContract, randomize_
 
 __all__ = [
     "PredictorContract",
+    "SamplerContract",
     "SearchSpaceContract",
     "SupernetContract",
     "randomize_",

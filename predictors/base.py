@@ -84,7 +84,16 @@ class Predictor(ABC):
         """Predicted metric and its spread (standard deviation over an ensemble; zeros if the model has none)."""
         if not self.fitted:
             raise ConfigError(f"{self.kind} predictor is not fitted yet", field="predictor")
-        return self._predict(self._check(features))
+        x = self._check(features)
+        columns = self._columns()
+        if columns is not None and x.shape[1] != columns:  # without feature names only the model knows its width
+            raise ConfigError(
+                f"features have {x.shape[1]} columns; the model was fitted on {columns}",
+                field="features",
+                value=x.shape[1],
+                allowed=columns,
+            )
+        return self._predict(x)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the predictor to ``folder``: all files go to a temporary sibling folder that then replaces it, so
@@ -126,6 +135,10 @@ class Predictor(ABC):
     @abstractmethod
     def _restore(self, settings: dict[str, Any], folder: Path) -> None:
         """Rebuild the fitted model from :meth:`_settings` and the folder's other files."""
+
+    def _columns(self) -> int | None:
+        """Feature columns the fitted model reads, checked before :meth:`_predict` (None: not known)."""
+        return None
 
     def _write_extra(self, folder: Path) -> None:  # noqa: B027  (optional hook, not abstract)
         """Write files besides ``predictor.json`` (tensors); nothing by default."""

@@ -170,6 +170,9 @@ class GradientBoosting(Predictor):
         dataset = lightgbm.Dataset(x, y, params={"min_data_in_bin": 1, "verbosity": -1})
         self.booster = lightgbm.train(params, dataset, num_boost_round=self.rounds)
 
+    def _columns(self) -> int:
+        return int(self.booster.num_feature())
+
     def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = np.asarray(self.booster.predict(x), dtype=np.float64)
         return mean, np.zeros_like(mean)

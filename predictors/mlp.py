@@ -88,6 +88,9 @@ class MLPEnsemble(Predictor):
             optimizer.step()
         self.model = model.eval()
 
+    def _columns(self) -> int:
+        return len(self.x_mean)
+
     @torch.no_grad()
     def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.model is not None

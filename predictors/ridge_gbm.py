@@ -122,14 +122,10 @@ class RidgeBoost(Predictor):
     def _linear(self, x: np.ndarray) -> np.ndarray:
         return self.intercept_ + ((x[:, self.columns_] - self.mean_) / self.scale_) @ self.coef_
 
+    def _columns(self) -> int:
+        return self.inputs_
+
     def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if x.shape[1] != self.inputs_:
-            raise ConfigError(
-                f"features have {x.shape[1]} columns; the model was fitted on {self.inputs_}",
-                field="features",
-                value=x.shape[1],
-                allowed=self.inputs_,
-            )
         mean = self._linear(x) + np.asarray(self.booster.predict(x), dtype=np.float64)
         return mean, np.zeros_like(mean)
 

@@ -13,6 +13,7 @@ import torch
 from nas.cli import bench as bench_cli
 from nas.cli.common import Commands
 from nas.tabular.benchdata import default_benchdata
+from nas.testing import randomize_  # noqa: F401  (tests import it from here)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHDATA = default_benchdata()
@@ -32,23 +33,6 @@ def benchdata() -> Path:
             f"benchmark data not found at {BENCHDATA}; it ships beside the project in ../shared (or set NAS_BENCHDATA)"
         )
     return BENCHDATA
-
-
-def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every parameter and BN statistic distinct random values, so equivalence tests are not trivial."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            noise = torch.randn(tensor.shape, generator=generator)
-            if name.endswith("running_var"):
-                tensor.copy_(0.5 + noise.abs())
-            elif "transform_" in name:
-                tensor.add_(0.1 * noise)
-            else:
-                tensor.copy_(0.2 * noise)
-    return model
 
 
 @pytest.fixture

@@ -8,15 +8,19 @@ architecture of that space. The platform relies on exactly this:
   :attr:`~Supernet.active_arch` is the arch selected now; :meth:`~Supernet.sample` draws one and selects it.
 - **computing**: ``forward(images)`` computes the active subnet; :meth:`~Supernet.extract` returns a static network
   of the arch holding copies of its weights, whose outputs equal the supernet's for that arch.
-- **costs**: :meth:`~Supernet.macs` and :meth:`~Supernet.params` of any arch, equal to ``FlopCounterMode`` / 2
-  and the parameter count of the extracted subnet, computed from the arch alone (no extraction).
+- **costs**: :meth:`~Supernet.macs` and :meth:`~Supernet.params` of any arch, computed from the arch alone (no
+  extraction) and equal to the family's cost model; params is the parameter count of the extracted subnet, and
+  the cost model's ``forward_macs`` is what ``FlopCounterMode`` / 2 counts on it (``macs`` itself, except where a
+  family defines MACs otherwise: the spiking ones count one timestep of the dense network).
 - **channel sorting** (where it applies): :meth:`~Supernet.sort_channels` reorders hidden channels by importance
-  without changing the function; supernets without it refuse with a ``ConfigError``.
+  without changing the function of the full network (the largest arch; narrower subnets then keep the most
+  important channels); supernets without it refuse with a ``ConfigError``.
 - **one file format**: :meth:`~Supernet.save` writes the weights with the space name, the class count and the
   :attr:`~Supernet.constructor_options` that rebuild the network; ``nas.load_supernet`` reads it back.
 
 A new kind of network subclasses :class:`Supernet` and is registered as a family
-(:func:`nas.supernet.registry.register_family`), which is what makes ``create_supernet(space_name)`` build it.
+(:func:`nas.supernet.registry.register_family`), which is what makes ``create_supernet(space_name)`` build it;
+:class:`nas.testing.SupernetContract` checks all of the above for it.
 """
 
 from __future__ import annotations
@@ -99,7 +103,8 @@ class Supernet(nn.Module, ABC):
         """Parameters of ``arch``'s extracted subnet."""
 
     def sort_channels(self) -> None:
-        """Reorder hidden channels by importance (the function is unchanged); not every supernet can."""
+        """Reorder hidden channels by importance (the largest arch's function is unchanged); not every supernet
+        can."""
         raise ConfigError(
             f"sort_channels is not supported by {type(self).__name__} supernets ({self.space.name!r})",
             field="sort_channels",

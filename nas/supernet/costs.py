@@ -58,6 +58,15 @@ class CostModel(ABC):
     def params(self, arch: Arch) -> int:
         """Parameters of ``arch``'s static subnet."""
 
+    def forward_macs(self, arch: Arch) -> int:
+        """MACs of one forward pass of the extracted subnet at batch 1, as ``torch.utils.flop_counter.FlopCounterMode``
+        counts them (flops / 2).
+
+        The same as :meth:`macs` unless a family defines its MACs otherwise (the spiking families count one timestep
+        of the dense network); the supernet contract (:mod:`nas.testing.supernet`) checks it against the counter.
+        """
+        return self.macs(arch)
+
     def metrics(self, train_batch: int = 32) -> dict[str, Callable[[Arch], float]]:
         """Every cheap metric the family models, by name; ``train_batch`` is for training-memory metrics."""
         return {"macs": self.macs, "params": self.params}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from tests.search_spaces.contract import TestSearchSpaceContract, space
+from nas.testing import SearchSpaceContract
+from nas.testing.space import space
 
 __all__ = ["TestSearchSpaceContract", "space"]
+
+
+class TestSearchSpaceContract(SearchSpaceContract):
+    """Every registered space (the ``space`` fixture) against :class:`SearchSpaceContract`."""

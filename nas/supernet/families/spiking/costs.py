@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from nas.supernet.costs import CostModel, Metric
 from nas.supernet.families.spiking.network import static_params
-from nas.supernet.families.spiking.shapes import layer_shapes
+from nas.supernet.families.spiking.shapes import feature_map, layer_shapes
 from search_spaces import Arch, ConfigError, SpikingResNetSpace
 
 __all__ = [
@@ -88,6 +88,18 @@ class SpikingCosts(CostModel):
 
     def params(self, arch: Arch) -> int:
         return static_params(self.space, arch, self.num_classes)
+
+    def forward_macs(self, arch: Arch) -> int:
+        """MACs of one forward pass of the extracted subnet at batch 1, as ``FlopCounterMode`` counts them.
+
+        :meth:`macs` is one step of the dense network with the classifier counted at every position of the last
+        map; the network runs ``T`` steps (1 for the QCFS twin) and applies its classifier after pooling over
+        space, so its forward pass costs ``T x`` (the synaptic layers + channels x classes).
+        """
+        layers = layer_shapes(self.space, arch, self.num_classes)
+        channels, _ = feature_map(self.space, arch)
+        per_step = sum(layer.macs for layer in layers if layer.name != "classifier") + channels * self.num_classes
+        return self.space.timesteps_of(arch) * per_step
 
     def metrics(self, train_batch: int = 32) -> dict[str, Callable[[Arch], float]]:
         return {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from search_spaces import Arch, SpikingResNetSpace
 
-__all__ = ["LayerShape", "in_bounds_taps", "layer_shapes", "out_size"]
+__all__ = ["LayerShape", "feature_map", "in_bounds_taps", "layer_shapes", "out_size"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,12 @@ def layer_shapes(space: SpikingResNetSpace, arch: Arch, num_classes: int) -> lis
             channels, size = width, out
     layers.append(LayerShape("classifier", channels * size * size * num_classes, channels * size * size, 0))
     return layers
+
+
+def feature_map(space: SpikingResNetSpace, arch: Arch) -> tuple[int, int]:
+    """Channels and side of the last block's output map: what the head pools over space before its classifier."""
+    channels, size = space.stem_width, int(arch["resolution"])
+    for stage, (width, stride) in enumerate(zip(space.stage_widths, space.stage_strides), start=1):
+        if int(arch[space.depth_label(stage)]) >= 1:
+            channels, size = width, out_size(size, stride)
+    return channels, size

@@ -1,4 +1,10 @@
-"""A contract every registered search space must satisfy; one parametrized test class runs it per space."""
+"""The search-space contract: what every :class:`~search_spaces.SearchSpace` must do (valid samples that round-trip
+through JSON, seeded sampling, mutation and crossover inside the space, fixed-length encodings, Optuna parameters
+named after the arch labels).
+
+A space's tests subclass :class:`SearchSpaceContract` in a ``Test*`` class and provide a ``space`` fixture; the
+:func:`space` fixture here yields every registered space.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,18 @@ import pytest
 from search_spaces import SearchSpace, get_space, list_spaces
 from search_spaces.parsing import arch_from_json
 
+__all__ = ["SearchSpaceContract", "space"]
+
 
 @pytest.fixture(params=list_spaces())
 def space(request: pytest.FixtureRequest) -> SearchSpace:
+    """Every registered search space, one test run each."""
     return get_space(request.param)
 
 
-class TestSearchSpaceContract:
+class SearchSpaceContract:
+    """The tests every search space passes; needs a ``space`` fixture (a :class:`SearchSpace`)."""
+
     def test_samples_are_valid_and_round_trip_through_json(self, space: SearchSpace) -> None:
         rng = random.Random(0)
         for _ in range(50):

@@ -89,7 +89,9 @@ def test_parsing_sees_a_public_listener_as_public() -> None:
 
 
 def test_embedded_ray_listens_on_loopback_only(ray_session: Any) -> None:
-    with EvaluationPool(EvaluatorSpec("tests.nas.test_workers:make_evaluator"), workers=1, cpus_per_worker=0.5) as pool:
+    with EvaluationPool(
+        EvaluatorSpec("tests.nas.workers.test_workers:make_evaluator"), workers=1, cpus_per_worker=0.5
+    ) as pool:
         pool.wait_ready(timeout=120)  # an actor process is up beside GCS, raylet, agents and idle workers
         listeners = ray_listeners()
     commands = " ".join(command for _, command, *_ in listeners)

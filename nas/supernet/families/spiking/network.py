@@ -200,7 +200,7 @@ class SpikingResNet(Supernet):
         return sum(layer.macs for layer in layer_shapes(self.space, arch, self.num_classes))
 
     def params(self, arch: Arch) -> int:
-        return static_params(self.space, arch, self.num_classes)
+        return static_params(self.space, arch, self.num_classes, self.neuron_kind)
 
     # ------------------------------------------------------------------ extraction
     def extract(self, arch: Arch | None = None) -> SpikingResNet:
@@ -265,8 +265,9 @@ def forward_all_steps(model: SpikingResNet, images: Tensor) -> Tensor:
 
 
 @lru_cache(maxsize=4096)
-def static_params(space: SpikingResNetSpace, arch: Arch, num_classes: int) -> int:
-    """Parameters of ``arch``'s static subnet (built on the meta device: no memory, no initialisation)."""
+def static_params(space: SpikingResNetSpace, arch: Arch, num_classes: int, neuron: str | None = None) -> int:
+    """Parameters of ``arch``'s static subnet with ``neuron`` activations (default: the space's), built on the meta
+    device: no memory, no initialisation. PLIF neurons add a learned leak per layer."""
     with torch.device("meta"):
-        network = SpikingResNet(space, num_classes, arch=arch)
+        network = SpikingResNet(space, num_classes, neuron=neuron, arch=arch)
     return sum(p.numel() for p in network.parameters())

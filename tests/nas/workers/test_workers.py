@@ -18,7 +18,7 @@ from nas.workers.cluster import _probe, connect_ray, start_local_ray
 from nas.workers.pool import Completed, EvaluationPool, EvaluatorSpec
 from search_spaces import ConfigError, NasError
 
-FACTORY = "tests.nas.test_workers:make_evaluator"
+FACTORY = "tests.nas.workers.test_workers:make_evaluator"
 _BUILDS = 0
 
 
@@ -218,9 +218,9 @@ def test_pool_refuses_more_cpus_than_the_cluster_has(ray_session: Any) -> None:
     [
         ("no_colon", "package.module:function"),
         ("tests.nas:", "package.module:function"),
-        ("tests.nas.no_such_module:make", "cannot import module 'tests.nas.no_such_module'"),
-        ("tests.nas.test_workers:no_such_function", "has no attribute 'no_such_function'"),
-        ("tests.nas.test_workers:FACTORY", "not a function"),
+        ("tests.nas.workers.no_such_module:make", "cannot import module 'tests.nas.workers.no_such_module'"),
+        ("tests.nas.workers.test_workers:no_such_function", "has no attribute 'no_such_function'"),
+        ("tests.nas.workers.test_workers:FACTORY", "not a function"),
     ],
 )
 def test_bad_factory_is_a_config_error(factory: str, message: str) -> None:

@@ -24,6 +24,7 @@ from nas.tabular.predictor import (
 from predictors.ridge_gbm import RidgeBoost, count_columns
 from search_spaces import ConfigError, DataError
 from search_spaces.table import read_arch_table
+from tests.conftest import REPO_ROOT
 
 
 def _write_table(path: Path) -> Path:
@@ -182,7 +183,7 @@ def test_default_benchdata_follows_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NAS_BENCHDATA", str(tmp_path))
     assert default_benchdata() == tmp_path
     monkeypatch.delenv("NAS_BENCHDATA")
-    beside = Path(__file__).resolve().parents[3] / "shared" / "benchdata"
+    beside = REPO_ROOT.parent / "shared" / "benchdata"
     if beside.is_dir():
         assert default_benchdata() == beside
     else:  # a scratch clone: the data beside the repository it was cloned from

@@ -33,7 +33,7 @@ from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.evaluation import calibrate_bn, evaluate, resize
 from nas.training.trainer import Trainer
 from search_spaces import ConfigError, InvalidArchError, get_space
-from tests.nas.test_cli import run_nas
+from tests.nas.cli.test_cli import run_nas
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from predictors.base import (
 )
 from predictors.cost import count_macs, count_params
 from predictors.gbm import GradientBoosting
-from predictors.latency import LatencyCorrection, LatencyTable
+from predictors.latency import LatencyTable
+from predictors.latency_fit import LatencyFit
 from predictors.memory import inference_peak_bytes, mcunet_peak_bytes, training_memory, weight_bytes
 from predictors.metrics import kendall_tau, mape, ranking_report, spearman, top_k_overlap
 from predictors.mlp import MLPEnsemble
@@ -21,7 +22,7 @@ from predictors.ridge_gbm import RidgeBoost
 __all__ = [
     "FORMAT_VERSION",
     "GradientBoosting",
-    "LatencyCorrection",
+    "LatencyFit",
     "LatencyTable",
     "MLPEnsemble",
     "Predictor",

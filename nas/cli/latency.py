@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas.cli.common import Commands, actions, emit_report
+from nas.cli.common import Commands, actions, emit, emit_report, fmt
 from nas.profile.tables import default_table_path, profile_table
 from nas.profile.timers import DEVICES, Timer, create_timer
-from nas.profile.validation import validate_table
+from nas.profile.validation import validate_table, validation_text
 from nas.supernet.latency import LatencyModel
 from predictors.latency import LatencyTable
 from search_spaces import ConfigError, get_space
@@ -21,9 +21,8 @@ __all__ = ["register"]
 
 
 def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.Namespace) -> Timer:
-    return create_timer(
-        device, threads or None, cuda_graphs=cuda_graphs, min_repeats=args.repeats, min_seconds=args.min_time
-    )
+    options = {"min_repeats": args.repeats, "min_seconds": args.min_time, "rounds": args.rounds}
+    return create_timer(device, threads or None, cuda_graphs=cuda_graphs, **options)
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,12 +45,21 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
         "parts": len(table.entries),
         "profile_seconds": round(seconds, 1),
     }
-    if table.correction:
-        report["correction_fit_mape"] = table.correction.fit_mape
+    report.update(_model_summary(table))
     if args.validate:
         validation = validate_table(table, space, timer, args.validate, args.seed + 1, not args.json)
-        report.update({k: v for k, v in validation.items() if k != "rows"})
+        table.validation = {k: v for k, v in validation.items() if k != "rows"}
+        table.save(out)
+        report.update(table.validation)
     return report
+
+
+def _model_summary(table: LatencyTable) -> dict[str, Any]:
+    """How the table was measured and fitted: parts measured again, the model chosen and why."""
+    summary: dict[str, Any] = {"remeasured_parts": len(table.machine.get("remeasured", {}))}
+    if table.model is not None:
+        summary.update(model=table.model.method, model_cv_mape=table.model.cv_mape, model_note=table.model.note)
+    return summary
 
 
 def _validate(args: argparse.Namespace) -> dict[str, Any]:
@@ -62,7 +70,25 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
     report = validate_table(table, space, timer, args.n, args.seed, not args.json)
     out = Path(args.table).with_suffix(".validation.json")
     atomic_write_json(out, {"table": args.table, "machine": timer.describe(), **report})
-    return {"table": args.table, "report": str(out), **{k: v for k, v in report.items() if k != "rows"}}
+    table.validation = {k: v for k, v in report.items() if k != "rows"}
+    table.save(args.table)
+    return {"table": args.table, "report": str(out), **_model_summary(table), **table.validation}
+
+
+def _render_profile(report: dict[str, Any]) -> None:
+    """The facts of the table, then its validation (when there is one) beside the noise floor."""
+    facts = {k: v for k, v in report.items() if not _validation_key(k)}
+    print("\n".join(f"{k:>18}: {fmt(v)}" for k, v in facts.items()))
+    if "floor_mape" in report:
+        print()
+        print(validation_text(report))
+
+
+def _validation_key(key: str) -> bool:
+    stems = ("mape", "within_10pct", "kendall_tau", "spearman", "meets_targets", "_over_floor")
+    return (
+        key.startswith(("raw_", "floor_", "as_measured_")) or key.endswith(stems) or key in ("at_table_speed", "speed")
+    )
 
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,11 +109,14 @@ def register(commands: Commands) -> None:
     profile = commands.add(
         "profile",
         "build a latency table for a space on this machine's CPU, GPU or ONNX Runtime",
-        "Time every distinct part (stem, block shape at each input size, head) the space can produce, "
-        "with warm-up, repeats until both a minimum count and 0.1 s of samples, median and IQR, and "
-        "pinned threads (CUDA: events, optional CUDA graphs). Then measure --calibration random subnets end "
-        "to end and fit the correction that per-part sums need (fusion, caches, launch overhead). Writes "
-        "runs/latency/<device>-<space>-b<batch>.json with the machine's description.",
+        "Time every distinct part (stem, block shape at each input size, head) the space can produce with "
+        "torch.utils.benchmark (ONNX Runtime: its own sessions; CUDA: optional CUDA graphs), in --rounds rounds "
+        "interleaved across parts on pinned threads, so a busy moment spoils one round of a part, not its median. "
+        "Parts out of line with their own rounds or with parts of their kind are measured again, and the table "
+        "records which. Then measure --calibration random subnets end to end and fit the latency model (per-part "
+        "sum, parts, operations, activations; chosen by held-out error, refused when no better than the raw sum). "
+        "--validate N measures N other subnets in two rounds and prints the table's error beside the noise floor "
+        "(the rounds' disagreement). Writes runs/latency/<device>-<space>-b<batch>.json.",
     )
     profile.add_argument("--space", default="ofa_mbv3", help="search space (see `nas spaces`)")
     profile.add_argument("--device", default="cpu", choices=DEVICES)
@@ -96,20 +125,22 @@ def register(commands: Commands) -> None:
     profile.add_argument("--cuda-graphs", action="store_true", help="CUDA: replay captured graphs (batch 1)")
     profile.add_argument("--num-classes", type=int, default=1000, help="classifier outputs")
     profile.add_argument("--calibration", type=int, default=40, help="end-to-end measurements for the correction")
-    profile.add_argument("--repeats", type=int, default=20, help="minimum timed repeats per part")
+    profile.add_argument("--repeats", type=int, default=20, help="minimum timed blocks per part, over all rounds")
+    profile.add_argument("--rounds", type=int, default=5, help="rounds per part, interleaved across parts")
     profile.add_argument("--min-time", type=float, default=0.1, help="minimum seconds of timed repeats per part")
     profile.add_argument("--validate", type=int, default=0, metavar="N", help="then validate on N other subnets")
     profile.add_argument("--seed", type=int, default=0)
     profile.add_argument("--out", help="table file (default: runs/latency/<device>-<space>-b<batch>.json)")
     profile.add_argument("--overwrite", action="store_true", help="replace an existing table file")
-    profile.set_defaults(func=lambda a: emit_report(a, _profile(a)))
+    profile.set_defaults(func=lambda a: emit(a, _profile(a), _render_profile))
 
     latency = commands.add(
         "latency",
         "validate a latency table or predict archs' latencies",
-        "validate: measure N random subnets end to end (none of them used for the correction) and "
-        "print MAPE, the share within +/-10%, Kendall tau and Spearman, for the corrected prediction "
-        "and the raw per-part sum; rows go to <table>.validation.json. predict: predicted ms per arch.",
+        "validate: measure N random subnets end to end (none of them used for the fit) in two rounds and print "
+        "MAPE, the share within +/-10%, Kendall tau and Spearman of the table's prediction and of the raw per-part "
+        "sum beside the noise floor (round 2 against round 1), the ratios and whether the targets hold; the "
+        "figures go into the table, the rows to <table>.validation.json. predict: predicted ms per arch.",
     )
     add_action = actions(latency)
 
@@ -122,9 +153,10 @@ def register(commands: Commands) -> None:
     validate.add_argument("--n", type=int, default=100, help="random subnets to measure")
     validate.add_argument("--seed", type=int, default=1)
     validate.add_argument("--threads", type=int, default=0, help="CPU threads (0: as when profiled)")
-    validate.add_argument("--repeats", type=int, default=20, help="minimum timed repeats per subnet")
-    validate.add_argument("--min-time", type=float, default=0.1, help="minimum seconds of timed repeats per subnet")
-    validate.set_defaults(func=lambda a: emit_report(a, _validate(a)))
+    validate.add_argument("--repeats", type=int, default=20, help="minimum timed blocks per subnet and round")
+    validate.add_argument("--rounds", type=int, default=5, help="rounds per subnet within each validation round")
+    validate.add_argument("--min-time", type=float, default=0.1, help="minimum seconds of timed calls per subnet")
+    validate.set_defaults(func=lambda a: emit(a, _validate(a), _render_profile))
 
     predict = action("predict", "predicted latency of archs")
     predict.add_argument("--arch", nargs="+", required=True, help="smallest, largest, JSON file, inline JSON, OFA")

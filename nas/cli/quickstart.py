@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from nas.cli.common import Commands, emit, mib, table
+from nas.profile.validation import validation_text
 from nas.quickstart import run_quickstart, run_spiking_quickstart
 
 __all__ = ["register"]
@@ -65,6 +66,11 @@ def _render(report: dict[str, Any]) -> None:
     search = report.get("search")
     if not search:
         return
+    if search.get("latency_validation"):
+        print(f"\nthis CPU's latency table ({search['latency_model']['note']}):")
+        print(validation_text(search["latency_validation"]))
+    if search.get("latency_warning"):
+        print(f"WARNING: {search['latency_warning']}")
     budgets = search["budgets"]
     print(
         f"\nsearch: {search['trials']} trials ({search['feasible']} feasible) in {search['search_seconds']} s "
@@ -89,9 +95,11 @@ def _render(report: dict[str, Any]) -> None:
         ("predicted_latency_ms", "latency ms predicted"),
         ("measured_latency_ms", "measured"),
         ("latency_error", "error"),
+        ("as_measured_latency_ms", "as measured"),
         ("peak_memory", "peak memory"),
     ]
     print(table(picks, columns))
+    print("(measured: at the machine speed of profiling, by the reference subnet timed beside; as measured: without)")
     for card in search.get("exports", []):
         print(f"exported {card['name']}: {card['folder']} ({', '.join(card['formats'])}; card.md beside it)")
 

@@ -1,5 +1,5 @@
 """Latency of an exported subnet on this CPU at batch 1: PyTorch eager, and ONNX Runtime on the written
-``model.onnx`` itself (medians with warm-up and pinned threads, by :mod:`nas.profile.timers`)."""
+``model.onnx`` itself (medians of rounds of timed blocks, pinned threads, by :mod:`nas.profile.timers`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from nas.export.formats import ONNX_FILE, onnx_session
+from nas.export.formats import ONNX_FILE
 from nas.profile.timers import CpuTimer, OnnxRuntimeTimer, Timing, cpu_name
 
 __all__ = ["measure_latency"]
@@ -21,8 +21,8 @@ class _OnnxFileTimer(OnnxRuntimeTimer):
         super().__init__(threads, **options)
         self.path = path
 
-    def session(self, module: nn.Module, input_shape: tuple[int, ...]) -> Any:
-        return onnx_session(self.path, self.threads)
+    def inference_session(self, module: nn.Module, input_shape: tuple[int, ...]) -> Any:
+        return self._session(str(self.path))
 
 
 def _timing(timing: Timing) -> dict[str, Any]:

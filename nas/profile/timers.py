@@ -1,19 +1,22 @@
-"""Timing a module's forward pass on a device: CPU (pinned threads), CUDA (events, optional CUDA graph) and
-ONNX Runtime (the module exported to ONNX, run by an inference session).
+"""Timing a module's forward pass on a device: eager PyTorch on the CPU (pinned threads) or a CUDA GPU (optionally a
+replayed CUDA graph), and ONNX Runtime (the module exported to ONNX, run by an inference session).
 
-Every timer warms up, then repeats until it has at least ``min_repeats`` samples and ``min_seconds`` of them (or
-``max_repeats``), and reports the median and interquartile range: latency distributions on shared machines have
-long tails, so the mean would follow the noise.
+A timer turns a module into a :class:`Runner`, which measures blocks of calls with ``torch.utils.benchmark`` (CUDA
+work synchronised at block boundaries): the block size is chosen so the timer's own overhead is negligible, and each
+block's mean per call is one sample. Samples are taken in *rounds*: a
+module's timing is the median of its rounds' medians, so a stall of the machine spoils one round, not the result,
+and :func:`~nas.profile.measurement.measure_in_rounds` interleaves the rounds of many modules so that one busy
+moment never hits all the rounds of one module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import platform
 import statistics
-import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -23,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 
 from search_spaces import ConfigError, Registry
 from search_spaces.checks import check_at_least, require
@@ -33,24 +37,41 @@ __all__ = [
     "CpuTimer",
     "CudaTimer",
     "OnnxRuntimeTimer",
+    "Runner",
     "Timer",
     "Timing",
     "cpu_name",
     "create_timer",
     "pinned_threads",
+    "summarize",
 ]
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Median and interquartile range of a forward pass, in milliseconds, over ``repeats`` samples."""
+    """A module's forward time in milliseconds: the median of its rounds' medians, the interquartile range of all
+    its samples, how many samples over how many rounds, and ``spread``, that median over the fastest round's (1.0:
+    at least half the rounds agree with the fastest; a stall in fewer than half the rounds leaves it at 1.0, one in
+    most of them raises it)."""
 
     median_ms: float
     iqr_ms: float
     repeats: int
+    rounds: int = 1
+    spread: float = 1.0
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+def summarize(rounds: list[list[float]]) -> Timing:
+    """The :class:`Timing` of samples (ms) grouped by round."""
+    medians = [statistics.median(samples) for samples in rounds if samples]
+    pooled = [sample for samples in rounds for sample in samples]
+    quartiles = statistics.quantiles(pooled, n=4) if len(pooled) > 1 else [pooled[0]] * 3
+    median = statistics.median(medians)
+    spread = median / min(medians) if min(medians) > 0 else math.inf
+    return Timing(median, quartiles[2] - quartiles[0], len(pooled), len(medians), spread)
 
 
 def cpu_name() -> str:
@@ -86,39 +107,98 @@ def pinned_threads(threads: int) -> Iterator[list[int]]:
             os.sched_setaffinity(0, allowed)
 
 
+class Runner:
+    """One callable (a module on its input, or an inference session on its feed), timed in blocks of calls by a
+    ``torch.utils.benchmark.Timer``. The block size is found on the first call: enough calls that one block lasts
+    about ``block_seconds`` (the timer's own overhead, some microseconds a block, stays negligible), or one call for a
+    module slower than that."""
+
+    def __init__(self, call: Callable[[], Any], threads: int, max_blocks: int):
+        self._timer = benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=threads)
+        self._number = 0
+        self._max_blocks = max_blocks
+
+    @property
+    def number(self) -> int:
+        """Calls per block (0 until the first samples are taken)."""
+        return self._number
+
+    def samples(self, seconds: float, blocks: int) -> list[float]:
+        """Per-call milliseconds of at least ``blocks`` blocks and ``seconds`` of timed calls (at most
+        ``max_blocks`` blocks)."""
+        if not self._number:
+            fastest = min(self._timer.timeit(1).times[0] for _ in range(3))
+            self._number = max(1, math.ceil(seconds / blocks / max(fastest, 1e-7)))
+        samples: list[float] = []
+        while len(samples) < self._max_blocks and (
+            len(samples) < blocks or sum(samples) * self._number < seconds * 1e3
+        ):
+            samples.append(self._timer.timeit(self._number).times[0] * 1e3)
+        return samples
+
+
 class Timer(ABC):
-    """Times ``module(input)`` for an input of a given shape; subclasses own the device."""
+    """Times ``module(input)`` for an input of a given shape; subclasses own the device.
+
+    Args:
+        warmup: untimed calls before the first round.
+        min_repeats: timed blocks per module, at least, over all its rounds.
+        max_repeats: timed blocks per round, at most.
+        min_seconds: seconds of timed calls per module, at least, over all its rounds.
+        rounds: how many rounds a module's samples are split into.
+    """
 
     device: str
 
-    def __init__(self, warmup: int = 5, min_repeats: int = 20, max_repeats: int = 300, min_seconds: float = 0.1):
+    def __init__(
+        self,
+        warmup: int = 5,
+        min_repeats: int = 20,
+        max_repeats: int = 300,
+        min_seconds: float = 0.1,
+        rounds: int = 5,
+    ):
         check_at_least(warmup=(warmup, 0), min_repeats=(min_repeats, 3), min_seconds=(min_seconds, 0))
         require(max_repeats >= min_repeats, "max_repeats", max_repeats, f">= min_repeats={min_repeats}")
+        check_at_least(rounds=(rounds, 1))
         self.warmup, self.min_repeats, self.max_repeats, self.min_seconds = (
             warmup,
             min_repeats,
             max_repeats,
             min_seconds,
         )
+        self.rounds = rounds
+
+    @property
+    def round_seconds(self) -> float:
+        return self.min_seconds / self.rounds
+
+    @property
+    def round_blocks(self) -> int:
+        return max(1, math.ceil(self.min_repeats / self.rounds))
 
     @abstractmethod
-    def time(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
-        """Median forward time of ``module`` (eval mode, no autograd) on a random input of ``input_shape``."""
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        """A runner of ``module`` (eval mode, no autograd) on a random input of ``input_shape``, warmed up."""
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """What the timings were measured on (written into latency tables)."""
 
-    def _repeat(self, sample_ms: Callable[[], float]) -> Timing:
+    def session(self) -> contextlib.AbstractContextManager[Any]:
+        """The context every measurement of this timer runs in (pinned threads, no autograd)."""
+        return contextlib.nullcontext()
+
+    def time(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
+        """Median forward time of ``module`` over :attr:`rounds` rounds of samples."""
+        with self.session():
+            runner = self.runner(module, input_shape)
+            return summarize([runner.samples(self.round_seconds, self.round_blocks) for _ in range(self.rounds)])
+
+    def _warm(self, call: Callable[[], Any]) -> Callable[[], Any]:
         for _ in range(self.warmup):
-            sample_ms()
-        samples: list[float] = []
-        while len(samples) < self.max_repeats:
-            samples.append(sample_ms())
-            if len(samples) >= self.min_repeats and sum(samples) >= self.min_seconds * 1e3:
-                break
-        quartiles = statistics.quantiles(samples, n=4)
-        return Timing(statistics.median(samples), quartiles[2] - quartiles[0], len(samples))
+            call()
+        return call
 
 
 class CpuTimer(Timer):
@@ -132,17 +212,14 @@ class CpuTimer(Timer):
         with pinned_threads(self.threads) as cores:
             self.cores = cores
 
-    def time(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
-        module = module.eval()
-        sample = torch.randn(input_shape)
-
-        def once() -> float:
-            start = time.perf_counter()
-            module(sample)
-            return (time.perf_counter() - start) * 1e3
-
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
         with pinned_threads(self.threads), torch.inference_mode():
-            return self._repeat(once)
+            yield
+
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        module, sample = module.eval(), torch.randn(input_shape)
+        return Runner(self._warm(lambda: module(sample)), self.threads, self.max_repeats)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -152,12 +229,13 @@ class CpuTimer(Timer):
             "threads": self.threads,
             "pinned_cores": self.cores,
             "torch": torch.__version__,
+            "rounds": self.rounds,
         }
 
 
 class CudaTimer(Timer):
-    """Eager PyTorch on a CUDA device, timed with CUDA events; ``graphs=True`` replays a captured CUDA graph,
-    which removes the Python and launch overhead that dominates small batches."""
+    """Eager PyTorch on a CUDA device (blocks synchronised by ``torch.utils.benchmark``); ``graphs=True`` replays a
+    captured CUDA graph, which removes the Python and launch overhead that dominates small batches."""
 
     device = "cuda"
 
@@ -168,23 +246,18 @@ class CudaTimer(Timer):
         self.graphs = graphs
         self.torch_device = torch.device("cuda", index)
 
-    def time(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        with torch.inference_mode():
+            yield
+
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
         module = module.eval().to(self.torch_device)
         sample = torch.randn(input_shape, device=self.torch_device)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        with torch.inference_mode():
-            run: Callable[[], Any] = lambda: module(sample)  # noqa: E731
-            if self.graphs:
-                run = self._captured(module, sample)
-
-            def once() -> float:
-                start.record()
-                run()
-                end.record()
-                end.synchronize()
-                return start.elapsed_time(end)
-
-            return self._repeat(once)
+        call: Callable[[], Any] = lambda: module(sample)  # noqa: E731
+        if self.graphs:
+            call = self._captured(module, sample)
+        return Runner(self._warm(call), torch.get_num_threads(), self.max_repeats)
 
     def _captured(self, module: nn.Module, sample: torch.Tensor) -> Callable[[], Any]:
         side = torch.cuda.Stream(self.torch_device)
@@ -205,11 +278,13 @@ class CudaTimer(Timer):
             "cuda": torch.version.cuda,
             "cuda_graphs": self.graphs,
             "torch": torch.__version__,
+            "rounds": self.rounds,
         }
 
 
 class OnnxRuntimeTimer(Timer):
-    """The module exported to ONNX (opset 17) and run by ONNX Runtime's CPU provider with ``threads`` threads."""
+    """The module exported to ONNX (opset 17) and run by ONNX Runtime's CPU provider with ``threads`` intra-op
+    threads (sequential execution, full graph optimisation)."""
 
     device = "onnxruntime"
 
@@ -222,7 +297,12 @@ class OnnxRuntimeTimer(Timer):
         with pinned_threads(self.threads) as cores:
             self.cores = cores
 
-    def session(self, module: nn.Module, input_shape: tuple[int, ...]) -> Any:
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        with pinned_threads(self.threads):
+            yield
+
+    def inference_session(self, module: nn.Module, input_shape: tuple[int, ...]) -> Any:
         """An inference session for ``module`` at ``input_shape`` (exported in memory)."""
         buffer = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
@@ -235,23 +315,21 @@ class OnnxRuntimeTimer(Timer):
                 dynamo=False,
                 opset_version=17,
             )
+        return self._session(buffer.getvalue())
+
+    def _session(self, model: bytes | str) -> Any:
         options = self.onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        options.execution_mode = self.onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = self.onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        return self.onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        return self.onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
-    def time(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
-        session = self.session(module, input_shape)
-        feed = {"input": torch.randn(input_shape).numpy()}
-
-        def once() -> float:
-            start = time.perf_counter()
-            session.run(None, feed)
-            return (time.perf_counter() - start) * 1e3
-
-        with pinned_threads(self.threads):
-            return self._repeat(once)
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        session = self.inference_session(module, input_shape)
+        feed = {session.get_inputs()[0].name: torch.randn(input_shape).numpy()}
+        return Runner(self._warm(lambda: session.run(None, feed)), self.threads, self.max_repeats)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -261,6 +339,7 @@ class OnnxRuntimeTimer(Timer):
             "threads": self.threads,
             "pinned_cores": self.cores,
             "torch": torch.__version__,
+            "rounds": self.rounds,
         }
 
 

@@ -1,9 +1,10 @@
-"""Latency of archs predicted from a device's latency table: each arch's parts (from its family) looked up and
-summed, then corrected; memoized per arch because a search asks for many."""
+"""Latency of archs predicted from a device's latency table: each arch's parts (from its family) looked up once into
+a feature row (per-part time, parts, operations, activations), then the table's fitted model applied to many rows
+at once, so a search asks for thousands of archs in milliseconds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -15,7 +16,7 @@ __all__ = ["LatencyModel"]
 
 
 class LatencyModel:
-    """Predicts archs' latencies from a table, caching each arch's part keys."""
+    """Predicts archs' latencies from a table, caching each arch's feature row."""
 
     def __init__(self, table: LatencyTable, space: SearchSpace):
         if table.space != space.name:
@@ -26,22 +27,27 @@ class LatencyModel:
             )
         self.table, self.space = table, space
         self.parts = part_model(space, table.num_classes)
-        self._keys: dict[Arch, list[str]] = {}
+        self._rows: dict[Arch, np.ndarray] = {}
 
     def keys(self, arch: Arch) -> list[str]:
         """The table keys of ``arch``'s parts."""
-        cached = self._keys.get(arch)
-        if cached is None:
-            cached = [part.key for part in self.parts.parts(arch)]
-            self._keys[arch] = cached
-        return cached
+        return [part.key for part in self.parts.parts(arch)]
 
-    def raw(self, archs: Iterable[Arch]) -> np.ndarray:
-        """Raw table sums (milliseconds) per arch."""
-        return np.array([self.table.raw_ms(self.keys(arch)) for arch in archs], dtype=np.float64)
+    def features(self, archs: Iterable[Arch]) -> np.ndarray:
+        """One feature row per arch (``predictors.latency_fit.FEATURES``)."""
+        rows = []
+        for arch in archs:
+            row = self._rows.get(arch)
+            if row is None:
+                row = self._rows[arch] = self.table.features(self.keys(arch))
+            rows.append(row)
+        return np.array(rows, dtype=np.float64).reshape(-1, 5)
+
+    def raw(self, archs: Sequence[Arch] | Iterable[Arch]) -> np.ndarray:
+        """Raw per-part sums (milliseconds) per arch."""
+        return self.features(archs)[:, 0]
 
     def predict(self, archs: Iterable[Arch]) -> np.ndarray:
-        """Predicted end-to-end milliseconds per arch."""
-        raw = self.raw(archs)
-        correction = self.table.correction
-        return np.asarray(correction.apply(raw) if correction else raw, dtype=np.float64)
+        """Predicted end-to-end milliseconds per arch (the raw sums when the table has no fitted model)."""
+        rows = self.features(archs)
+        return rows[:, 0].copy() if self.table.model is None else self.table.model.predict(rows)

@@ -1,4 +1,4 @@
-"""Latency tables: the correction fit, the file format and its errors, and the timers on real backends."""
+"""Latency tables: the latency model's fit, the file format and its errors, and the timers on real backends."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from nas.profile.timers import CpuTimer, OnnxRuntimeTimer, create_timer, pinned_threads
-from predictors.latency import TABLE_VERSION, LatencyCorrection, LatencyTable
+from predictors.latency import TABLE_VERSION, LatencyTable
+from predictors.latency_fit import LatencyFit
 from search_spaces import CheckpointError, ConfigError, DataError
 
 
@@ -21,35 +22,63 @@ def make_table() -> LatencyTable:
     )
 
 
-def test_correction_recovers_a_known_linear_relation() -> None:
+def rows(raw: np.ndarray, parts: np.ndarray, ops: np.ndarray | None = None) -> np.ndarray:
+    """Feature rows (raw_ms, parts, ops, activations_m, one)."""
+    ops = parts * 10 if ops is None else ops
+    return np.column_stack([raw, parts, ops, raw / 3, np.ones(len(raw))])
+
+
+def test_the_fit_finds_a_per_part_overhead_the_scaled_sum_misses() -> None:
     rng = np.random.default_rng(0)
+    parts = rng.integers(12, 24, 40).astype(float)
+    raw = rng.uniform(5, 50, 40) + 0.2 * parts
+    measured = 0.9 * raw - 0.15 * parts + 1.0  # each part timed alone carries 0.15 ms the network does not pay
+    fitted = LatencyFit.fit(rows(raw, parts), measured)
+    assert fitted.method in ("parts", "full") and fitted.cv_mape < 1e-6
+    assert fitted.candidates["scale"] > 10 * fitted.cv_mape and fitted.candidates["affine"] > 10 * fitted.cv_mape
+    assert np.allclose(fitted.predict(rows(raw, parts)), measured)
+
+
+def test_an_affine_relation_is_recovered_exactly() -> None:
+    rng = np.random.default_rng(1)
     raw = rng.uniform(5, 50, 40)
-    fitted = LatencyCorrection.fit(raw, 0.8 * raw + 1.0)
-    assert fitted.scale == pytest.approx(0.8, rel=1e-6)
-    assert fitted.offset_ms == pytest.approx(1.0, rel=1e-5)
-    assert fitted.fit_mape < 1e-9
-    assert fitted.apply(10.0) == pytest.approx(9.0)
+    fitted = LatencyFit.fit(rows(raw, np.full(40, 15.0)), 0.8 * raw + 1.0)
+    assert fitted.fit_mape < 1e-9 and fitted.predict(rows(np.array([10.0]), np.array([15.0])))[0] == pytest.approx(9.0)
 
 
-def test_an_insane_fit_falls_back_to_the_median_ratio() -> None:
-    raw = np.array([10.0, 20.0, 30.0, 40.0])
-    measured = np.array([40.0, 30.0, 20.0, 10.0])  # noise so bad that the affine fit's scale is negative
-    fitted = LatencyCorrection.fit(raw, measured)
-    assert fitted.offset_ms == 0.0 and fitted.scale == pytest.approx(np.median(measured / raw))
-    assert fitted.apply(raw).min() > 0
+def test_a_fit_that_flattens_the_predictions_is_refused() -> None:
+    rng = np.random.default_rng(2)
+    measured = rng.uniform(5, 10, 30)
+    raw = measured + np.where(np.arange(30) % 3 == 0, 100.0, 0.0)  # a third of the nets hold a part timed in a stall
+    fitted = LatencyFit.fit(rows(raw, np.full(30, 15.0), np.full(30, 150.0)), measured)
+    assert np.isnan(fitted.candidates["affine"])  # it would predict ~7.5 ms for every net: refused
+    predicted = fitted.predict(rows(raw, np.full(30, 15.0), np.full(30, 150.0)))
+    assert np.std(predicted) / np.mean(predicted) >= 0.5 * np.std(measured) / np.mean(measured)
 
 
-def test_correction_rejects_too_few_or_bad_measurements() -> None:
+def test_a_fit_no_better_than_the_raw_sum_falls_back_to_it_and_says_so() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(5, 50, 12)
+    fitted = LatencyFit.fit(rows(raw, rng.integers(12, 24, 12).astype(float), rng.uniform(100, 300, 12)), raw)
+    assert fitted.method == "raw" and fitted.coefficients == (1.0, 0.0, 0.0, 0.0, 0.0)
+    assert "fell back to the raw per-part sum" in fitted.note and "does no better" in fitted.note
+
+
+def test_the_fit_rejects_too_few_or_bad_measurements() -> None:
+    three = rows(np.array([1.0, 2.0, 3.0]), np.ones(3))
     with pytest.raises(ConfigError, match="calibration"):
-        LatencyCorrection.fit([1, 2, 3], [1, 2, 3])
+        LatencyFit.fit(three, [1, 2, 3])
+    four = rows(np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4))
     with pytest.raises(ConfigError, match="positive"):
-        LatencyCorrection.fit([1, 2, 3, 4], [1, 2, -3, 4])
+        LatencyFit.fit(four, [1, 2, -3, 4])
+    with pytest.raises(ConfigError, match="one row of 5"):
+        LatencyFit.fit(np.ones((4, 2)), [1, 2, 3, 4])
 
 
-def test_prediction_sums_parts_and_applies_the_correction() -> None:
+def test_prediction_sums_parts_and_applies_the_model() -> None:
     table = make_table()
     assert table.predict_ms(["a", "b", "a"]) == pytest.approx(5.0)
-    table.correction = LatencyCorrection(0.5, 1.0, 10, 0.01)
+    table.model = LatencyFit.affine(0.5, 1.0, 10, 0.01)
     assert table.predict_ms(["a", "b", "a"]) == pytest.approx(0.5 * 5.0 + 1.0)
     with pytest.raises(DataError, match="no entry for part 'zz'"):
         table.predict_ms(["a", "zz"])
@@ -57,10 +86,14 @@ def test_prediction_sums_parts_and_applies_the_correction() -> None:
 
 def test_round_trip_and_errors_for_wrong_files(tmp_path: Path) -> None:
     table = make_table()
-    table.correction = LatencyCorrection(0.9, 0.2, 8, 0.02)
+    table.entries["a"].update(iqr_ms=0.1, repeats=20, ops=12, activations=3000, rounds=5, spread=1.1, remeasured=1)
+    table.model = LatencyFit.fit(rows(np.linspace(5, 50, 8), np.arange(12.0, 20.0)), np.linspace(5, 50, 8) * 0.9)
+    table.validation = {"mape": 0.1, "floor_mape": 0.08}
     path = table.save(tmp_path / "cpu.json")
     loaded = LatencyTable.load(path, space="ofa_mbv3_small")
-    assert loaded.entries["a"]["median_ms"] == 1.5 and loaded.correction == table.correction
+    assert loaded.entries["a"] == table.entries["a"] and loaded.validation == table.validation
+    assert loaded.model.method == table.model.method
+    assert np.allclose(loaded.model.coefficients, table.model.coefficients)
     with pytest.raises(CheckpointError, match="space 'ofa_mbv3_small', not 'ofa_mbv3'"):
         LatencyTable.load(path, space="ofa_mbv3")
     payload = json.loads(path.read_text())
@@ -69,6 +102,11 @@ def test_round_trip_and_errors_for_wrong_files(tmp_path: Path) -> None:
         "format": ({**payload, "format": "something"}, "not a latency table"),
         "entry": ({**payload, "entries": {"a": {"median_ms": "fast"}}}, "malformed"),
         "negative": ({**payload, "entries": {"a": {"median_ms": -1}}}, "malformed"),
+        "ops": ({**payload, "entries": {"a": {"median_ms": 1, "ops": 1.5}}}, "ops=1.5 must be an integer"),
+        "method": ({**payload, "model": {**payload["model"], "method": "magic"}}, "model.method='magic'"),
+        "coefficients": ({**payload, "model": {**payload["model"], "coefficients": [1, 2]}}, "5 numbers"),
+        "model_fields": ({**payload, "model": {"method": "raw"}}, "model must hold exactly"),
+        "validation": ({**payload, "validation": [1]}, "validation must be an object"),
     }
     for name, (content, message) in cases.items():
         bad = tmp_path / f"{name}.json"
@@ -80,6 +118,14 @@ def test_round_trip_and_errors_for_wrong_files(tmp_path: Path) -> None:
         LatencyTable.load(tmp_path / "torn.json")
     with pytest.raises(DataError, match="does not exist"):
         LatencyTable.load(tmp_path / "missing.json")
+
+
+def test_a_version_1_table_loads_with_its_correction_as_an_affine_model(tmp_path: Path) -> None:
+    payload = {k: v for k, v in make_table().to_dict().items() if k not in ("model", "validation")}
+    payload.update(version=1, correction={"scale": 0.5, "offset_ms": 1.0, "samples": 10, "fit_mape": 0.01})
+    (tmp_path / "v1.json").write_text(json.dumps(payload))
+    loaded = LatencyTable.load(tmp_path / "v1.json")
+    assert loaded.model.method == "affine" and loaded.predict_ms(["a", "b"]) == pytest.approx(0.5 * 3.5 + 1.0)
 
 
 def test_cpu_timer_orders_small_and_large_work_and_restores_threads() -> None:
@@ -96,7 +142,7 @@ def test_cpu_timer_orders_small_and_large_work_and_restores_threads() -> None:
 def test_onnxruntime_timer_runs_an_exported_module() -> None:
     timer = OnnxRuntimeTimer(warmup=1, min_repeats=3, min_seconds=0.0)
     module = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Hardswish()).eval()
-    session = timer.session(module, (1, 3, 16, 16))
+    session = timer.inference_session(module, (1, 3, 16, 16))
     sample = torch.randn(1, 3, 16, 16)
     (output,) = session.run(None, {"input": sample.numpy()})
     with torch.no_grad():

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nas.supernet.families.mobilenetv3.parts import distinct_parts
+from nas.supernet.families.mobilenetv3.parts import distinct_parts, subnet_parts
 from nas.supernet.latency import LatencyModel
 from predictors.latency import LatencyTable
 from search_spaces import CheckpointError, ConfigError, DataError, NasError, get_space
@@ -58,6 +58,26 @@ def correction(**changes: Any) -> str:
     return changed(correction={**good()["correction"], **changes})
 
 
+def good_v2() -> dict[str, Any]:
+    """The same table as version 2: a fitted model instead of the correction, and the reference's time."""
+    table = {key: value for key, value in good().items() if key != "correction"}
+    model = {
+        "method": "affine",
+        "features": ["raw_ms", "parts", "ops", "activations_m", "one"],
+        "coefficients": [1.1, 0.0, 0.0, 0.0, 0.5],
+        "samples": 40,
+        "fit_mape": 0.05,
+        "cv_mape": 0.06,
+        "candidates": {"scale": 0.08, "affine": 0.06},
+        "note": "affine: held-out MAPE 6.0%",
+    }
+    return {**table, "version": 2, "model": model, "machine": {"name": "test", "reference": {"ms": 4.0}}}
+
+
+def model(**changes: Any) -> str:
+    return json.dumps({**good_v2(), "model": {**good_v2()["model"], **changes}})
+
+
 TEXT = json.dumps(good())
 CASES = [
     # malformed / truncated
@@ -71,7 +91,7 @@ CASES = [
     # wrong type / foreign
     ("a_list", "[]", ["is not a latency table"]),
     ("other_format", changed(format="onnx-profile"), ["is not a latency table (format must be 'nas-latency-table')"]),
-    ("version_2", changed(version=2), ["has version 2; this release reads 1"]),
+    ("version_3", changed(version=3), ["has version 3; this release reads 1, 2"]),
     ("version_text", changed(version="1"), ["has version '1'"]),
     ("batch_text", changed(batch="1"), ["batch='1' must be an integer >= 1"]),
     ("batch_fraction", changed(batch=1.5), ["batch=1.5 must be an integer >= 1"]),
@@ -98,6 +118,16 @@ CASES = [
     ("correction_offset_nan", correction(offset_ms=float("nan")), ["correction.offset_ms=nan must be a finite"]),
     ("correction_samples_negative", correction(samples=-4), ["correction.samples=-4 must be an integer >= 0"]),
     ("correction_mape_negative", correction(fit_mape=-0.1), ["correction.fit_mape=-0.1 must be a finite number >= 0"]),
+    ("model_method_unknown", model(method="magic"), ["model.method='magic' must be one of raw, scale, affine"]),
+    ("model_features_other", model(features=["raw_ms"]), ["model.features=['raw_ms'] must be ['raw_ms', 'parts'"]),
+    ("model_coefficients_short", model(coefficients=[1.0]), ["model.coefficients must be a list of 5 numbers"]),
+    ("model_coefficient_text", model(coefficients=["1", 0, 0, 0, 0]), ["model.coefficients[0]='1' must be a finite"]),
+    ("model_cv_negative", model(cv_mape=-1), ["model.cv_mape=-1 must be a finite number >= 0"]),
+    ("model_missing_note", json.dumps({**good_v2(), "model": {"method": "raw"}}), ["model must hold exactly method"]),
+    ("model_extra_field", model(__class__="os.system"), ["model must hold exactly"]),
+    ("reference_ms_zero", json.dumps({**good_v2(), "machine": {"reference": {"ms": 0}}}), ["machine.reference.ms=0"]),
+    ("reference_list", json.dumps({**good_v2(), "machine": {"reference": [4.0]}}), ["machine.reference must be an"]),
+    ("entry_spread_text", first_entry({"median_ms": 1, "spread": "x"}), ["spread='x' must be a finite number >= 0"]),
     # hostile
     ("nested_100k", "[" * 100_000 + "]" * 100_000, ["nested too deeply"]),
     ("integer_5000_digits", '{"format": "nas-latency-table", "version": 1, "batch": ' + "9" * 5000 + "}", ["4300"]),
@@ -115,11 +145,13 @@ def test_bad_latency_table_is_refused_naming_file_and_field(text: str, fragments
     check_error(caught.value, CheckpointError, "table.json", *fragments)
 
 
-def test_the_base_table_loads_and_predicts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", [TEXT, json.dumps(good_v2())], ids=["version_1", "version_2"])
+def test_the_base_tables_load_and_predict(text: str, tmp_path: Path) -> None:
     path = tmp_path / "table.json"
-    path.write_text(TEXT)
-    model = LatencyModel(LatencyTable.load(path, space=SPACE.name), SPACE)
-    assert model.predict([SPACE.smallest()])[0] > 0
+    path.write_text(text)
+    table = LatencyTable.load(path, space=SPACE.name)
+    parts = len(subnet_parts(SPACE, SPACE.smallest(), 10))  # every part 1 ms; 1.1 x the sum + 0.5 ms in both versions
+    assert LatencyModel(table, SPACE).predict([SPACE.smallest()])[0] == pytest.approx(1.1 * parts + 0.5)
 
 
 def test_table_of_another_space_or_with_a_part_missing(tmp_path: Path) -> None:

@@ -37,15 +37,17 @@ def test_random_archs_are_distinct_and_avoid_the_excluded() -> None:
 
 
 @pytest.mark.slow
-def test_profiled_table_ranks_small_below_large_and_fits_a_correction() -> None:
+def test_profiled_table_ranks_small_below_large_and_fits_a_model() -> None:
     space = get_space("ofa_mbv3_small")
-    timer = CpuTimer(warmup=1, min_repeats=5, min_seconds=0.0)
+    timer = CpuTimer(warmup=1, min_repeats=5, min_seconds=0.0, rounds=3)
     table = profile_table(space, timer, batch=1, num_classes=10, calibration=6, progress=False)
     assert len(table.entries) == len(distinct_parts(space, 10))
-    assert table.correction is not None and table.correction.samples == 6
+    assert all(entry["rounds"] >= 3 and entry["macs"] > 0 and entry["ops"] > 0 for entry in table.entries.values())
+    assert table.model is not None and table.model.samples == 6 and table.model.note
+    assert table.reference_ms and table.machine["reference"]["arch"] == "smallest"
     model = LatencyModel(table, space)
-    # per-part medians rank the 9 M MAC subnet below the 66 M one; the correction, fitted on 6 end-to-end
-    # timings, can be skewed by one stall on a loaded machine, so only its sign is checked
+    # per-part medians rank the 9 M MAC subnet below the 66 M one; the model, fitted on 6 end-to-end timings,
+    # is only checked to predict positive times
     small, large = model.raw([space.smallest(), space.largest()])
     assert 0 < small < large
     assert np.all(model.predict([space.smallest(), space.largest()]) > 0)
@@ -65,7 +67,11 @@ def test_profile_validate_predict_commands(tmp_path: Path, capsys: pytest.Captur
     assert main([*args, "--validate", "4", *common]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["parts"] == len(distinct_parts(get_space("ofa_mbv3_small"), 10)) and report["subnets"] == 4
-    assert {"mape", "within_10pct", "kendall_tau", "spearman", "raw_mape"} <= set(report)
+    figures = {"mape", "within_10pct", "kendall_tau", "spearman", "raw_mape", "floor_mape", "floor_spearman"}
+    assert figures <= set(report)
+    assert report["at_table_speed"] and len(report["speed"]) == 2
+    saved = LatencyTable.load(out).validation
+    assert saved is not None and saved["floor_mape"] == report["floor_mape"] and "rows" not in saved
     before = out.read_bytes()
     assert main([*args, *common]) == 2  # refuses to replace the table without --overwrite
     assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == before
@@ -73,6 +79,9 @@ def test_profile_validate_predict_commands(tmp_path: Path, capsys: pytest.Captur
     assert main(["latency", "validate", str(out), "--n", "3", *common]) == 0
     validation = json.loads(capsys.readouterr().out)
     assert validation["subnets"] == 3 and Path(validation["report"]).is_file()
+    assert main(["latency", "validate", str(out), "--n", "3", "--repeats", "3", "--min-time", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "noise floor (round 2 vs 1)" in printed and "table / floor: MAPE" in printed
 
     assert main(["latency", "predict", str(out), "--arch", "smallest", "largest", "--json"]) == 0
     small, large = json.loads(capsys.readouterr().out)["predicted_ms"]

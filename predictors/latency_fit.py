@@ -1,0 +1,159 @@
+"""The model from a latency table's per-part figures to a whole network's latency, fitted on end-to-end
+measurements of a few dozen networks.
+
+A sum of per-part medians misses what happens between parts: each part was timed alone (its own call overhead,
+its input warm in cache), while a network runs them back to back, and at batch 1 per-layer overhead dominates
+small networks. So the fit works on a few features of a network, each a sum over its parts: ``raw_ms`` (the
+per-part medians), ``parts`` (how many), ``ops`` (aten operations, about one kernel launch each) and
+``activations_m`` (millions of elements their outputs hold), plus a constant. Candidates, from the raw sum itself
+to a linear model on all of them, are each fitted to minimise relative error (the quantity MAPE reports) and
+scored by leave-one-out error on the calibration networks; the best is kept, unless it flattens the predictions
+(their spread far below the measurements') or predicts a non-positive latency, and never when it does no better
+than the raw sum on held-out networks: then the raw sum is the model, and the fit says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from search_spaces.errors import ConfigError
+
+__all__ = ["CANDIDATES", "FEATURES", "LatencyFit"]
+
+FEATURES = ("raw_ms", "parts", "ops", "activations_m", "one")
+"""The columns of a network's feature row, in order."""
+
+CANDIDATES: dict[str, tuple[str, ...]] = {
+    "scale": ("raw_ms",),
+    "affine": ("raw_ms", "one"),
+    "parts": ("raw_ms", "parts", "one"),
+    "ops": ("raw_ms", "ops", "one"),
+    "full": ("raw_ms", "parts", "ops", "activations_m", "one"),
+}
+"""The fitted models tried besides the raw sum: the features each uses."""
+
+MIN_SPREAD = 0.5
+"""A fit whose predictions vary less than this share of the measurements' relative spread flattens them."""
+
+
+@dataclass(frozen=True)
+class LatencyFit:
+    """``predicted = features @ coefficients`` (see :data:`FEATURES`).
+
+    Attributes:
+        method: ``raw`` (the per-part sum as it is) or a key of :data:`CANDIDATES`.
+        coefficients: one per feature of :data:`FEATURES` (zero for the features the method does not use).
+        samples: end-to-end measurements it was fitted on.
+        fit_mape: its mean absolute percentage error on them.
+        cv_mape: its leave-one-out error on them (the raw sum's own error for ``raw``).
+        candidates: every candidate's leave-one-out error (NaN where it could not be fitted or was refused).
+        note: why this method (a fallback to the raw sum says so).
+    """
+
+    method: str
+    coefficients: tuple[float, ...]
+    samples: int
+    fit_mape: float
+    cv_mape: float
+    candidates: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @classmethod
+    def raw(cls, note: str = "") -> LatencyFit:
+        """The per-part sum as it is."""
+        return cls("raw", (1.0, 0.0, 0.0, 0.0, 0.0), 0, float("nan"), float("nan"), {}, note)
+
+    @classmethod
+    def affine(cls, scale: float, offset_ms: float, samples: int = 0, fit_mape: float = float("nan")) -> LatencyFit:
+        """``scale * raw_ms + offset_ms`` (the correction of version-1 tables)."""
+        return cls("affine", (scale, 0.0, 0.0, 0.0, offset_ms), samples, fit_mape, float("nan"))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predicted milliseconds for rows of :data:`FEATURES` (vectorized: microseconds for thousands of rows)."""
+        return np.asarray(features, dtype=np.float64) @ np.asarray(self.coefficients, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, measured_ms: Sequence[float], floor: np.ndarray | None = None) -> LatencyFit:
+        """Choose and fit the model on networks' feature rows and their measured latencies.
+
+        Args:
+            features: one row of :data:`FEATURES` per measured network.
+            measured_ms: their end-to-end medians.
+            floor: feature rows where the model must stay positive too (e.g. the space's smallest network).
+        """
+        x = np.asarray(features, dtype=np.float64)
+        y = np.asarray(measured_ms, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y):
+            raise ConfigError(
+                f"features must be one row of {len(FEATURES)} per measurement, got shape {x.shape} for {len(y)}",
+                field="features",
+            )
+        if len(y) < 4:
+            raise ConfigError(
+                f"calibration={len(y)}: a latency model needs >= 4 end-to-end measurements",
+                field="calibration",
+                value=len(y),
+            )
+        if not np.all(np.isfinite(y)) or np.any(y <= 0) or not np.all(np.isfinite(x)) or np.any(x[:, 0] <= 0):
+            raise ConfigError("end-to-end latencies and table sums must be finite and positive", field="measured")
+        checks = x if floor is None else np.vstack([x, np.atleast_2d(floor)])
+        raw_mape = _mape(x[:, 0], y)
+        scores: dict[str, float] = {}
+        fits: dict[str, np.ndarray] = {}
+        for name, used in CANDIDATES.items():
+            columns = [FEATURES.index(f) for f in used]
+            if len(y) < len(columns) + 3 or np.linalg.matrix_rank(x[:, columns]) < len(columns):
+                scores[name] = float("nan")
+                continue
+            coefficients, cv = _relative_least_squares(x[:, columns], y)
+            full = np.zeros(len(FEATURES))
+            full[columns] = coefficients
+            predicted = x @ full
+            if np.any(checks @ full <= 0) or _spread(predicted) < MIN_SPREAD * _spread(y):
+                scores[name] = float("nan")
+                continue
+            scores[name], fits[name] = cv, full
+        fitted = {name: score for name, score in scores.items() if name in fits}
+        if not fitted:
+            return cls._fallback(raw_mape, len(y), scores, "no candidate could be fitted without flattening the "
+                                 "predictions or predicting a non-positive latency")  # fmt: skip
+        best = min(fitted, key=fitted.__getitem__)
+        if fitted[best] >= raw_mape:
+            return cls._fallback(
+                raw_mape,
+                len(y),
+                scores,
+                f"the best fitted model ({best}, held-out MAPE {fitted[best]:.1%}) does no better than the raw sum "
+                f"({raw_mape:.1%})",
+            )
+        coefficients = tuple(float(c) for c in fits[best])
+        note = f"{best}: held-out MAPE {fitted[best]:.1%} against the raw sum's {raw_mape:.1%}"
+        return cls(best, coefficients, len(y), _mape(x @ fits[best], y), fitted[best], scores, note)
+
+    @classmethod
+    def _fallback(cls, raw_mape: float, samples: int, scores: Mapping[str, float], reason: str) -> LatencyFit:
+        note = f"fell back to the raw per-part sum: {reason}"
+        return cls("raw", (1.0, 0.0, 0.0, 0.0, 0.0), samples, raw_mape, raw_mape, dict(scores), note)
+
+
+def _relative_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients minimising the squared relative error, and the leave-one-out MAPE (exact, from the hat
+    matrix of the scaled problem)."""
+    design = x / y[:, None]
+    coefficients, *_ = np.linalg.lstsq(design, np.ones(len(y)), rcond=None)
+    residuals = 1.0 - design @ coefficients
+    leverage = np.einsum("ij,ji->i", design, np.linalg.pinv(design))
+    held_out = residuals / np.clip(1.0 - leverage, 1e-9, None)
+    return coefficients, float(np.mean(np.abs(held_out)))
+
+
+def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted - measured) / measured))
+
+
+def _spread(values: np.ndarray) -> float:
+    """Relative spread: standard deviation over mean."""
+    return float(np.std(values) / np.mean(values)) if np.mean(values) > 0 else 0.0

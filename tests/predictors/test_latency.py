@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from nas.profile.timers import CpuTimer, OnnxRuntimeTimer, create_timer, pinned_threads
 from predictors.latency import TABLE_VERSION, LatencyTable
 from predictors.latency_fit import LatencyFit
 from search_spaces import CheckpointError, ConfigError, DataError
@@ -126,38 +123,3 @@ def test_a_version_1_table_loads_with_its_correction_as_an_affine_model(tmp_path
     (tmp_path / "v1.json").write_text(json.dumps(payload))
     loaded = LatencyTable.load(tmp_path / "v1.json")
     assert loaded.model.method == "affine" and loaded.predict_ms(["a", "b"]) == pytest.approx(0.5 * 3.5 + 1.0)
-
-
-def test_cpu_timer_orders_small_and_large_work_and_restores_threads() -> None:
-    before = torch.get_num_threads()
-    timer = CpuTimer(warmup=3, min_repeats=9, min_seconds=0.0)
-    small = timer.time(nn.Conv2d(4, 4, 1), (1, 4, 4, 4))  # ~256 MACs
-    large = timer.time(nn.Conv2d(64, 64, 3, padding=1), (1, 64, 128, 128))  # ~600 M MACs, tens of ms
-    assert 0 < small.median_ms < large.median_ms
-    assert small.repeats >= 9 and small.iqr_ms >= 0
-    assert torch.get_num_threads() == before
-    assert timer.describe()["device"] == "cpu"
-
-
-def test_onnxruntime_timer_runs_an_exported_module() -> None:
-    timer = OnnxRuntimeTimer(warmup=1, min_repeats=3, min_seconds=0.0)
-    module = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Hardswish()).eval()
-    session = timer.inference_session(module, (1, 3, 16, 16))
-    sample = torch.randn(1, 3, 16, 16)
-    (output,) = session.run(None, {"input": sample.numpy()})
-    with torch.no_grad():
-        assert np.abs(output - module(sample).numpy()).max() < 1e-4
-    assert timer.time(module, (1, 3, 16, 16)).median_ms > 0
-    assert "ONNX Runtime" in timer.describe()["name"]
-
-
-def test_bad_timer_settings_are_typed_errors() -> None:
-    with pytest.raises(ConfigError, match="device"):
-        create_timer("tpu")
-    with pytest.raises(ConfigError, match="min_repeats"):
-        CpuTimer(min_repeats=1)
-    with pytest.raises(ConfigError, match="threads"), pinned_threads(0):
-        pass
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="CUDA"):
-            create_timer("cuda")

@@ -113,8 +113,12 @@ def test_quickstart_and_eval_end_to_end_json(tmp_path: Path) -> None:
     assert supernet.is_file()
     search = report["search"]  # the quickstart ends with a budgeted search and measured picks
     assert search["trials"] == 4 and Path(tmp_path / search["latency_table"]).is_file()
+    validation = search["latency_validation"]  # the table was validated against the noise floor before the search
+    assert validation["subnets"] == 20 and validation["floor_mape"] >= 0 and validation["at_table_speed"]
+    assert (search["latency_warning"] is None) == validation["meets_targets"]  # a table missing them is flagged
     for pick in search["picks"]:
-        assert pick["measured_latency_ms"] > 0 and 0.0 <= pick["test_accuracy"] <= 1.0
+        assert pick["measured_latency_ms"] > 0 and pick["as_measured_latency_ms"] > 0
+        assert 0.0 <= pick["test_accuracy"] <= 1.0
         assert pick["predicted_latency_ms"] <= search["budgets"]["latency_ms"]
     assert [e["name"] for e in search["exports"]] == [f"pick-{i}" for i in range(len(search["picks"]))]
     for export in search["exports"]:  # each pick exported, parity-checked, with its card

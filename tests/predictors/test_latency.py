@@ -61,6 +61,16 @@ def test_a_fit_no_better_than_the_raw_sum_falls_back_to_it_and_says_so() -> None
     assert "fell back to the raw per-part sum" in fitted.note and "does no better" in fitted.note
 
 
+def test_a_model_barely_better_than_the_raw_sum_does_not_earn_its_parameters() -> None:
+    rng = np.random.default_rng(4)
+    parts, raw = rng.integers(12, 24, 40).astype(float), rng.uniform(5, 50, 40)
+    measured = raw * (1 + rng.normal(0, 0.05, 40)) + 0.04 * parts  # 5 % noise over a small per-part cost
+    fitted = LatencyFit.fit(rows(raw, parts, rng.uniform(100, 300, 40)), measured)
+    best = min(score for score in fitted.candidates.values() if not np.isnan(score))
+    assert best < fitted.cv_mape  # a fitted candidate scored better on held-out networks...
+    assert fitted.method == "raw" and "within one standard error" in fitted.note  # ...but not by a standard error
+
+
 def test_the_fit_rejects_too_few_or_bad_measurements() -> None:
     three = rows(np.array([1.0, 2.0, 3.0]), np.ones(3))
     with pytest.raises(ConfigError, match="calibration"):

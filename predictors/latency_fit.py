@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from search_spaces.checks import require
 from search_spaces.errors import ConfigError
 
 __all__ = ["CANDIDATES", "FEATURES", "LatencyFit"]
@@ -94,12 +95,7 @@ class LatencyFit:
                 f"features must be one row of {len(FEATURES)} per measurement, got shape {x.shape} for {len(y)}",
                 field="features",
             )
-        if len(y) < 4:
-            raise ConfigError(
-                f"calibration={len(y)}: a latency model needs >= 4 end-to-end measurements",
-                field="calibration",
-                value=len(y),
-            )
+        require(len(y) >= 4, "calibration", len(y), ">= 4 end-to-end measurements for a latency model")
         if not np.all(np.isfinite(y)) or np.any(y <= 0) or not np.all(np.isfinite(x)) or np.any(x[:, 0] <= 0):
             raise ConfigError("end-to-end latencies and table sums must be finite and positive", field="measured")
         checks = x if floor is None else np.vstack([x, np.atleast_2d(floor)])

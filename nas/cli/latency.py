@@ -111,10 +111,12 @@ def register(commands: Commands) -> None:
         "build a latency table for a space on this machine's CPU, GPU or ONNX Runtime",
         "Time every distinct part (stem, block shape at each input size, head) the space can produce with "
         "torch.utils.benchmark (ONNX Runtime: its own sessions; CUDA: optional CUDA graphs), in --rounds rounds "
-        "interleaved across parts on pinned threads, so a busy moment spoils one round of a part, not its median. "
-        "Parts out of line with their own rounds or with parts of their kind are measured again, and the table "
-        "records which. Then measure --calibration random subnets end to end and fit the latency model (per-part "
-        "sum, parts, operations, activations; chosen by held-out error, refused when no better than the raw sum). "
+        "interleaved across parts on pinned threads at raised priority (nice -20 where permitted), so a busy moment "
+        "spoils one round of a part, not its median. Parts out of line with their own rounds or with parts of their "
+        "kind are measured again, and the table records which. The space's smallest subnet, timed between the "
+        "others, puts every timing at the machine speed of profiling. Then measure --calibration random subnets "
+        "end to end and fit the latency model (per-part sum, parts, operations, activations; the simplest within "
+        "one standard error of the best held-out error, the raw sum when nothing beats it). "
         "--validate N measures N other subnets in two rounds and prints the table's error beside the noise floor "
         "(the rounds' disagreement). Writes runs/latency/<device>-<space>-b<batch>.json.",
     )
@@ -124,7 +126,7 @@ def register(commands: Commands) -> None:
     profile.add_argument("--threads", type=int, default=0, help="CPU threads, pinned to as many cores (0: torch's)")
     profile.add_argument("--cuda-graphs", action="store_true", help="CUDA: replay captured graphs (batch 1)")
     profile.add_argument("--num-classes", type=int, default=1000, help="classifier outputs")
-    profile.add_argument("--calibration", type=int, default=40, help="end-to-end measurements for the correction")
+    profile.add_argument("--calibration", type=int, default=40, help="end-to-end measurements to fit the latency model")
     profile.add_argument("--repeats", type=int, default=20, help="minimum timed blocks per part, over all rounds")
     profile.add_argument("--rounds", type=int, default=5, help="rounds per part, interleaved across parts")
     profile.add_argument("--min-time", type=float, default=0.1, help="minimum seconds of timed repeats per part")

@@ -4,12 +4,13 @@ at once, so a search asks for thousands of archs in milliseconds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
 from nas.supernet.registry import part_model
 from predictors.latency import LatencyTable
+from predictors.latency_fit import FEATURES
 from search_spaces import Arch, ConfigError, SearchSpace
 
 __all__ = ["LatencyModel"]
@@ -41,9 +42,9 @@ class LatencyModel:
             if row is None:
                 row = self._rows[arch] = self.table.features(self.keys(arch))
             rows.append(row)
-        return np.array(rows, dtype=np.float64).reshape(-1, 5)
+        return np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES))
 
-    def raw(self, archs: Sequence[Arch] | Iterable[Arch]) -> np.ndarray:
+    def raw(self, archs: Iterable[Arch]) -> np.ndarray:
         """Raw per-part sums (milliseconds) per arch."""
         return self.features(archs)[:, 0]
 

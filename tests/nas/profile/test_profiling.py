@@ -12,8 +12,10 @@ import pytest
 from nas.cli import main
 from nas.profile.tables import profile_table, random_archs
 from nas.profile.timers import CpuTimer
+from nas.profile.validation import validate_table
 from nas.supernet.families.mobilenetv3.parts import distinct_parts, subnet_parts
 from nas.supernet.latency import LatencyModel
+from nas.supernet.registry import family_of, list_supernets, part_model
 from predictors.latency import LatencyTable
 from search_spaces import ConfigError, get_space
 
@@ -51,6 +53,35 @@ def test_profiled_table_ranks_small_below_large_and_fits_a_model() -> None:
     small, large = model.raw([space.smallest(), space.largest()])
     assert 0 < small < large
     assert np.all(model.predict([space.smallest(), space.largest()]) > 0)
+
+
+def _smallest_space_of_each_family_with_parts() -> list[str]:
+    """One space per family that models latency parts: the one with the fewest distinct parts (quickest to time)."""
+    families = {family_of(name).name: family_of(name) for name in list_supernets()}
+    return [
+        min(family.spaces, key=lambda space: len(part_model(get_space(space), 10).distinct_parts()))
+        for family in families.values()
+        if family.parts is not None
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _smallest_space_of_each_family_with_parts())
+def test_every_family_with_parts_is_profiled_and_validated_through_the_family_contract(name: str) -> None:
+    space = get_space(name)
+    timer = CpuTimer(threads=1, warmup=1, min_repeats=3, min_seconds=0.0, rounds=2)
+    table = profile_table(space, timer, batch=1, num_classes=10, calibration=6, progress=False)
+    assert len(table.entries) == len(part_model(space, 10).distinct_parts()) and table.reference_ms
+    report = validate_table(table, space, timer, count=4, seed=3, progress=False)
+    assert report["subnets"] == 4 and report["at_table_speed"] and len(report["rows"]) == 4
+    assert all(row["predicted_ms"] > 0 and row["measured_ms"] > 0 for row in report["rows"])
+    assert np.isfinite(report["floor_mape"]) and np.isfinite(report["mape"])
+
+
+@pytest.mark.parametrize("name", [name for name in list_supernets() if family_of(name).parts is None])
+def test_a_family_without_parts_is_refused_by_name(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"latency tables are not modelled for family .* \\(space '{name}'\\)"):
+        profile_table(get_space(name), CpuTimer(threads=1), batch=1, num_classes=10, progress=False)
 
 
 def test_latency_model_refuses_a_table_of_another_space() -> None:

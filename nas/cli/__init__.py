@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from nas.cli import archs, bench, export, latency, predictor, quickstart, search, spiking, training
-from nas.cli.common import Commands
+from nas.cli.common import Commands, DefaultsFormatter
 from search_spaces import NasError
 
 __all__ = ["EXIT_USAGE", "build_parser", "main"]
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nas",
         description="Hardware-aware neural architecture search on once-for-all supernets. Every command writes "
         "its outputs under runs/<name>/; add --json for one machine-readable JSON object on stdout.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     commands = Commands(parser)
     for group in _GROUPS:

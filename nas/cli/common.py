@@ -14,6 +14,7 @@ from nas.search.config import EvaluationConfig
 
 __all__ = [
     "Commands",
+    "DefaultsFormatter",
     "Handler",
     "actions",
     "add_data_arguments",
@@ -29,6 +30,21 @@ Handler = Callable[[argparse.Namespace], dict[str, Any]]
 Renderer = Callable[[dict[str, Any]], None]
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default unless it has none (``None``, an off switch) or its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+            or "default" in text
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
 class Commands:
     """The ``nas`` sub-commands: ``add`` makes one that takes ``--json``."""
 
@@ -37,7 +53,7 @@ class Commands:
 
     def add(self, name: str, help_text: str, description: str, raw: bool = False) -> argparse.ArgumentParser:
         """A sub-command; ``raw`` keeps the description's line breaks."""
-        formatter = argparse.RawDescriptionHelpFormatter if raw else argparse.ArgumentDefaultsHelpFormatter
+        formatter = argparse.RawDescriptionHelpFormatter if raw else DefaultsFormatter
         parser = self._sub.add_parser(name, help=help_text, description=description, formatter_class=formatter)
         parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (logs go to stderr)")
         return parser
@@ -48,7 +64,7 @@ def actions(parser: argparse.ArgumentParser) -> Callable[[str, str], argparse.Ar
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        parser = sub.add_parser(name, help=help_text, formatter_class=DefaultsFormatter)
         parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         return parser
 

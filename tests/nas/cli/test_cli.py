@@ -36,6 +36,16 @@ def test_help_for_the_tool_and_every_subcommand(capsys: pytest.CaptureFixture[st
         assert "--json" in capsys.readouterr().out
 
 
+def test_help_shows_real_defaults_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["profile", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: cpu)" in text and "(default: 0)" in text  # a default of 0 is still a default
+    assert "(default: None)" not in text and "(default: False)" not in text
+    out_help = text[text.index("--out OUT table file") : text.index("--overwrite replace")]
+    assert out_help.count("default") == 1  # its help names the default: argparse must not add "(default: None)"
+
+
 def test_spaces_json_is_one_object(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["spaces", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

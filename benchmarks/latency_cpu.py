@@ -51,6 +51,11 @@ def figures(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {name: round(value, 4) for name, value in agreement(measured, predicted).items()}
 
 
+def reported(validation: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The agreement figures of one comparison in a validation report (keys ``prefix`` + mape, ...)."""
+    return {name: round(validation[prefix + name], 4) for name in ("mape", "within_10pct", "kendall_tau", "spearman")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", default="ofa_mbv3_small")
@@ -69,14 +74,11 @@ def main() -> None:
     validation = validate_table(table, space, timer, args.subnets, seed=1)
     rows = validation.pop("rows")
     measured = np.array([row["measured_ms"] for row in rows])
-    as_measured = np.array([row["as_measured_ms"] for row in rows])
     raw = np.array([row["raw_sum_ms"] for row in rows])
     calibration_raw = LatencyModel(table, space).raw(random_archs(space, args.calibration, 0))
     scale, offset = np.polyfit(calibration_raw, table.machine["calibration_ms"], 1)
     old = scale * raw + offset
-    floor = {k[len("floor_") :]: round(v, 4) for k, v in validation.items() if k.startswith("floor_")}
-    model = figures(measured, np.array([row["predicted_ms"] for row in rows]))
-    raw_figures = figures(measured, raw)
+    model, raw_figures, floor = (reported(validation, prefix) for prefix in ("", "raw_", "floor_"))
     result: dict[str, Any] = {
         "space": space.name,
         "device": args.device,
@@ -95,9 +97,8 @@ def main() -> None:
         "old_correction": {"scale": round(float(scale), 4), "offset_ms": round(float(offset), 4),
                            **figures(measured, old)},
         "noise_floor": floor,
-        "as_measured": {"new_model": figures(as_measured, np.array([row["predicted_ms"] for row in rows])),
-                        "noise_floor": {k[len("as_measured_floor_"):]: round(v, 4) for k, v in validation.items()
-                                        if k.startswith("as_measured_floor_")}},
+        "as_measured": {"new_model": reported(validation, "as_measured_"),
+                        "noise_floor": reported(validation, "as_measured_floor_")},
         "mape_over_floor": round(model["mape"] / floor["mape"], 3),
         "spearman_over_floor": round(model["spearman"] / floor["spearman"], 3),
         "targets": TARGETS,

@@ -165,7 +165,11 @@ def _machine(value: Any) -> dict[str, Any]:
 
 
 def _count(payload: Mapping[str, Any], name: str, minimum: int) -> int:
-    value = payload[name]
+    return _integer(payload[name], name, minimum)
+
+
+def _integer(value: Any, name: str, minimum: int = 0) -> int:
+    """An integer >= ``minimum`` (not a bool or a float)."""
     if type(value) is not int or value < minimum:
         raise ValueError(f"{name}={short_repr(value)} must be an integer >= {minimum}")
     return value
@@ -195,9 +199,7 @@ def _correction(value: Any) -> LatencyFit:
     scale = _number(fields["scale"], "correction.scale")
     if not scale > 0:
         raise ValueError(f"correction.scale={scale:g} must be > 0")
-    samples = fields["samples"]
-    if type(samples) is not int or samples < 0:
-        raise ValueError(f"correction.samples={short_repr(samples)} must be an integer >= 0")
+    samples = _integer(fields["samples"], "correction.samples")
     offset = _number(fields["offset_ms"], "correction.offset_ms")
     return LatencyFit.affine(scale, offset, samples, _number(fields["fit_mape"], "correction.fit_mape", 0.0))
 
@@ -234,9 +236,7 @@ def _model(value: Any) -> LatencyFit:
     coefficients = fields["coefficients"]
     if not isinstance(coefficients, list) or len(coefficients) != len(FEATURES):
         raise ValueError(f"model.coefficients must be a list of {len(FEATURES)} numbers")
-    samples = fields["samples"]
-    if type(samples) is not int or samples < 0:
-        raise ValueError(f"model.samples={short_repr(samples)} must be an integer >= 0")
+    samples = _integer(fields["samples"], "model.samples")
     candidates = _object(fields["candidates"], "model.candidates")
     if not isinstance(fields["note"], str):
         raise ValueError("model.note must be a string")
@@ -271,9 +271,7 @@ def _entry(key: Any, value: Any) -> dict[str, float]:
     if "spread" in entry:
         checked["spread"] = _number(entry["spread"], where + "spread", 0.0)
     for name in _ENTRY_COUNTS:
-        count = entry.get(name, 0)
-        if type(count) is not int or count < 0:
-            raise ValueError(f"{where}{name}={short_repr(count)} must be an integer >= 0")
+        count = _integer(entry.get(name, 0), where + name)
         if name in entry or name == "repeats":
             checked[name] = count
     return checked

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from predictors.metrics import mape
 from search_spaces.checks import require
 from search_spaces.errors import ConfigError
 
@@ -38,6 +39,9 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "full": ("raw_ms", "parts", "ops", "activations_m", "one"),
 }
 """The fitted models tried besides the raw sum: the features each uses."""
+
+RAW_SUM = tuple(1.0 if name == "raw_ms" else 0.0 for name in FEATURES)
+"""The coefficients of the raw per-part sum."""
 
 MIN_SPREAD = 0.5
 """A fit whose predictions vary less than this share of the measurements' relative spread flattens them."""
@@ -64,11 +68,6 @@ class LatencyFit:
     cv_mape: float
     candidates: dict[str, float] = field(default_factory=dict)
     note: str = ""
-
-    @classmethod
-    def raw(cls, note: str = "") -> LatencyFit:
-        """The per-part sum as it is."""
-        return cls("raw", (1.0, 0.0, 0.0, 0.0, 0.0), 0, float("nan"), float("nan"), {}, note)
 
     @classmethod
     def affine(cls, scale: float, offset_ms: float, samples: int = 0, fit_mape: float = float("nan")) -> LatencyFit:
@@ -101,7 +100,7 @@ class LatencyFit:
         checks = x if floor is None else np.vstack([x, np.atleast_2d(floor)])
         errors: dict[str, np.ndarray] = {"raw": np.abs(x[:, 0] - y) / y}
         scores: dict[str, float] = {}
-        fits: dict[str, np.ndarray] = {"raw": np.array([1.0, 0.0, 0.0, 0.0, 0.0])}
+        fits: dict[str, np.ndarray] = {"raw": np.array(RAW_SUM)}
         for name, used in CANDIDATES.items():
             columns = [FEATURES.index(f) for f in used]
             scores[name] = float("nan")
@@ -137,12 +136,12 @@ class LatencyFit:
             note += f" (simplest within one standard error of {top}'s {held_out_mape[top]:.1%})"
         predicted = x @ fits[chosen]
         coefficients = tuple(float(c) for c in fits[chosen])
-        return cls(chosen, coefficients, len(y), _mape(predicted, y), held_out_mape[chosen], scores, note)
+        return cls(chosen, coefficients, len(y), mape(y, predicted), held_out_mape[chosen], scores, note)
 
     @classmethod
     def _fallback(cls, raw_mape: float, samples: int, scores: Mapping[str, float], reason: str) -> LatencyFit:
         note = f"fell back to the raw per-part sum: {reason}"
-        return cls("raw", (1.0, 0.0, 0.0, 0.0, 0.0), samples, raw_mape, raw_mape, dict(scores), note)
+        return cls("raw", RAW_SUM, samples, raw_mape, raw_mape, dict(scores), note)
 
 
 def _relative_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,10 +153,6 @@ def _relative_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     leverage = np.einsum("ij,ji->i", design, np.linalg.pinv(design))
     held_out = residuals / np.clip(1.0 - leverage, 1e-9, None)
     return coefficients, np.abs(held_out)
-
-
-def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
-    return float(np.mean(np.abs(predicted - measured) / measured))
 
 
 def _spread(values: np.ndarray) -> float:

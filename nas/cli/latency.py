@@ -47,8 +47,7 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
     }
     report.update(_model_summary(table))
     if args.validate:
-        validation = validate_table(table, space, timer, args.validate, args.seed + 1, not args.json)
-        table.validation = {k: v for k, v in validation.items() if k != "rows"}
+        validate_table(table, space, timer, args.validate, args.seed + 1, not args.json)
         table.save(out)
         report.update(table.validation)
     return report
@@ -70,7 +69,6 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
     report = validate_table(table, space, timer, args.n, args.seed, not args.json)
     out = Path(args.table).with_suffix(".validation.json")
     atomic_write_json(out, {"table": args.table, "machine": timer.describe(), **report})
-    table.validation = {k: v for k, v in report.items() if k != "rows"}
     table.save(args.table)
     return {"table": args.table, "report": str(out), **_model_summary(table), **table.validation}
 

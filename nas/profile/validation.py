@@ -37,7 +37,8 @@ def validate_table(
     Returns MAPE, the share within +/-10%, Kendall tau and Spearman of the table's prediction (``*``), of the raw
     per-part sum (``raw_*``) and of round 2 against round 1 (``floor_*``, the noise floor), all at the table's
     machine speed; the table's and the floor's figures as measured (``as_measured_*``) and the machine's speed in
-    each round; the ratios to the floor, whether the targets are met, and one row per subnet.
+    each round; the ratios to the floor, whether the targets are met, and one row per subnet. The report without
+    its rows is also recorded in ``table.validation`` (save the table to keep it).
     """
     check_at_least(count=(count, 3))
     model = LatencyModel(table, space)
@@ -78,6 +79,7 @@ def validate_table(
             archs, measured, scaled[0], scaled[1], (as_measured[0] + as_measured[1]) / 2, predicted, raw
         )
     ]  # fmt: skip
+    table.validation = {key: value for key, value in report.items() if key != "rows"}
     return report
 
 

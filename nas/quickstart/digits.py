@@ -17,7 +17,7 @@ import torch
 
 from nas.data import DataSplits
 from nas.export.exporter import export_subnets
-from nas.profile import tables as latency_tables
+from nas.profile.tables import measure_subnets as measure_end_to_end
 from nas.profile.tables import profile_table, random_archs, table_reference
 from nas.profile.timers import CpuTimer, Timer
 from nas.profile.validation import validate_table, validation_text
@@ -121,7 +121,7 @@ def search_and_verify(
     archs = [
         space.validate({k: int(v) for k, v in row.items() if k in space.labels() and not pd.isna(v)}) for row in rows
     ]
-    latency = latency_tables.measure_subnets(
+    latency = measure_end_to_end(
         space, archs, timer, 1, classes, seed, progress, "measure the picks", table_reference(table, space, timer),
         table.reference_ms,
     )  # fmt: skip
@@ -177,17 +177,14 @@ def trusted_table(
     for attempt in range(2):
         table = profile_table(space, timer, 1, num_classes, calibration=20, seed=seed + attempt, progress=progress)
         report = validate_table(table, space, timer, subnets, seed + 1 + attempt, progress)
-        table.validation = {k: v for k, v in report.items() if k != "rows"}
         if progress:
             model = table.model.note if table.model else "raw sum"
-            print(
-                f"latency table, attempt {attempt + 1} ({model}):\n{validation_text(table.validation)}", file=sys.stderr
-            )
-        if table.validation["meets_targets"]:
+            print(f"latency table, attempt {attempt + 1} ({model}):\n{validation_text(report)}", file=sys.stderr)
+        if report["meets_targets"]:
             return table, None
     warning = (
-        f"the latency table missed its targets twice (MAPE {table.validation['mape_over_floor']:.2f}x the noise "
-        f"floor's, Spearman {table.validation['spearman_over_floor']:.2f}x); it is used, but its predictions are "
+        f"the latency table missed its targets twice (MAPE {report['mape_over_floor']:.2f}x the noise "
+        f"floor's, Spearman {report['spearman_over_floor']:.2f}x); it is used, but its predictions are "
         "only as good as those figures"
     )
     warnings.warn(warning, stacklevel=2)

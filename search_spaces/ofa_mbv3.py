@@ -1,4 +1,4 @@
-"""The once-for-all MobileNetV3 space (width 1.0) and its small-image variant.
+"""The once-for-all MobileNetV3 spaces (width 1.0 and 1.2) and the small-image variant of width 1.0.
 
 Faithful to the original: kernel {3, 5, 7} and expand ratio {3, 4, 6} per block, depth {2, 3, 4} per stage over
 five elastic stages of widths 24, 40, 80, 112, 160 (squeeze-excite in the 40/112/160 stages, ReLU in the first two,
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from search_spaces.arch import Arch
 from search_spaces.base import Decision, StagedSpace
-from search_spaces.errors import InvalidArchError, describe_choices, short_repr
+from search_spaces.ofa_format import check_spec_keys, spec_list, spec_resolution
 from search_spaces.registry import register_space
 
 __all__ = ["MobileNetV3Space", "StageSpec", "make_divisible"]
@@ -75,7 +75,8 @@ class MobileNetV3Space(StagedSpace):
         return any(key in data for key in _OFA_KEYS[:3])
 
     def to_ofa_config(self, arch: Arch) -> dict[str, Any] | None:
-        """OFA's format; slots past a stage's depth repeat the stage's last active block, as OFA ignores them."""
+        """once-for-all's spec (``{"wid": None, "ks", "e", "d", "r": [res]}``); slots past a stage's depth repeat
+        the stage's last active block, as once-for-all ignores them."""
         ks: list[int] = []
         expand: list[int] = []
         depths: list[int] = []
@@ -86,35 +87,22 @@ class MobileNetV3Space(StagedSpace):
                 source = min(block, depth)
                 ks.append(int(arch[self.block_label(stage, source, "kernel")]))
                 expand.append(int(arch[self.block_label(stage, source, "expand")]))
-        return {"ks": ks, "e": expand, "d": depths, "r": int(arch["resolution"])}
+        return {"wid": None, "ks": ks, "e": expand, "d": depths, "r": [int(arch["resolution"])]}
 
     def from_ofa_config(self, config: Any, *, extra_keys: tuple[str, ...] = ()) -> Arch:
-        """Validate an OFA config (every slot, active or not, must hold an allowed value).
+        """Validate a once-for-all spec (every slot, active or not, must hold an allowed value); ``r`` may be an
+        integer or a one-element list, ``wid`` must be null.
 
         Args:
             config: the decoded JSON object.
             extra_keys: keys to tolerate besides ``ks``, ``e``, ``d``, ``r`` (e.g. ``num_classes`` in a table).
         """
-        if not isinstance(config, Mapping):
-            raise InvalidArchError(
-                f"OFA config must be a JSON object, got {type(config).__name__}", field="config", value=config
-            )
-        for key in config:
-            if key not in _OFA_KEYS and key not in extra_keys:
-                raise InvalidArchError(
-                    f"unknown field {short_repr(key)} in OFA config; allowed: {', '.join(_OFA_KEYS)}",
-                    field=str(key),
-                    value=config[key],
-                    allowed=_OFA_KEYS,
-                )
+        config = check_spec_keys(config, _OFA_KEYS, extra_keys)
         n_stages, n_slots = len(self.stages), len(self.stages) * self.max_depth
-        ks = _int_list(config, "ks", n_slots, self.kernel_sizes)
-        expand = _int_list(config, "e", n_slots, self.expand_ratios)
-        depths = _int_list(config, "d", n_stages, self.depths)
-        if "r" not in config:
-            raise InvalidArchError("missing field 'r' in OFA config", field="r", allowed=self.resolutions)
-        resolution = self._check_value(self.decisions()[0], config["r"], field="r")
-        values: dict[str, Any] = {"resolution": resolution}
+        ks = spec_list(config, "ks", n_slots, self.kernel_sizes)
+        expand = spec_list(config, "e", n_slots, self.expand_ratios)
+        depths = spec_list(config, "d", n_stages, self.depths)
+        values: dict[str, Any] = {"resolution": spec_resolution(config, self.resolutions)}
         for stage in range(1, n_stages + 1):
             values[self.depth_label(stage)] = depths[stage - 1]
             for block in range(1, depths[stage - 1] + 1):
@@ -122,29 +110,6 @@ class MobileNetV3Space(StagedSpace):
                 values[self.block_label(stage, block, "kernel")] = ks[slot]
                 values[self.block_label(stage, block, "expand")] = expand[slot]
         return self.validate(values)
-
-
-def _int_list(config: Mapping[str, Any], key: str, length: int, allowed: tuple[int, ...]) -> list[int]:
-    if key not in config:
-        raise InvalidArchError(f"missing field {key!r} in OFA config", field=key, allowed=allowed)
-    values = config[key]
-    if not isinstance(values, list):
-        raise InvalidArchError(
-            f"{key} must be a list of {length} integers, got {type(values).__name__}", field=key, value=values
-        )
-    if len(values) != length:
-        raise InvalidArchError(
-            f"{key} has {len(values)} entries, expected {length}", field=key, value=values, allowed=length
-        )
-    for index, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
-            raise InvalidArchError(
-                f"{key}[{index}]={short_repr(value)} not in {describe_choices(allowed)}",
-                field=f"{key}[{index}]",
-                value=value,
-                allowed=allowed,
-            )
-    return list(values)
 
 
 _DECISION_CACHE: dict[MobileNetV3Space, tuple[Decision, ...]] = {}
@@ -164,6 +129,29 @@ def _decisions(space: MobileNetV3Space) -> tuple[Decision, ...]:
 def ofa_mbv3() -> MobileNetV3Space:
     """OFA MobileNetV3 width 1.0 for ImageNet-sized inputs: resolution 128..224 in steps of 4."""
     return MobileNetV3Space(name="ofa_mbv3", resolutions=tuple(range(128, 225, 4)))
+
+
+@register_space("ofa_mbv3_w12")
+def ofa_mbv3_w12() -> MobileNetV3Space:
+    """OFA MobileNetV3 width 1.2 (once-for-all's ``ofa_mbv3_d234_e346_k357_w1.2``): every width of width 1.0 times
+    1.2, rounded to a multiple of 8 (stem and first block 24, stages 32/48/96/136/192, head 1152 -> 1536)."""
+    return _scaled("ofa_mbv3_w12", 1.2)
+
+
+def _scaled(name: str, width: float) -> MobileNetV3Space:
+    stages = tuple(
+        StageSpec(make_divisible(spec.width * width), spec.stride, spec.activation, spec.squeeze_excite)
+        for spec in _OFA_STAGES
+    )
+    return MobileNetV3Space(
+        name=name,
+        resolutions=tuple(range(128, 225, 4)),
+        stages=stages,
+        stem_width=make_divisible(16 * width),
+        first_block_width=make_divisible(16 * width),
+        final_expand_width=make_divisible(960 * width),
+        last_channel=make_divisible(1280 * width),
+    )
 
 
 @register_space("ofa_mbv3_small")

@@ -11,14 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nas.cli import archs, bench, export, latency, predictor, quickstart, search, spiking, training
+from nas.cli import archs, bench, export, imports, latency, predictor, quickstart, search, spiking, training
 from nas.cli.common import Commands, DefaultsFormatter
 from search_spaces import NasError
 
 __all__ = ["EXIT_USAGE", "build_parser", "main"]
 
 EXIT_USAGE = 2
-_GROUPS = (quickstart, training, archs, predictor, latency, search, bench, export, spiking)
+_GROUPS = (quickstart, training, imports, archs, predictor, latency, search, bench, export, spiking)
 
 
 def build_parser() -> argparse.ArgumentParser:

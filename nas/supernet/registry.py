@@ -21,6 +21,7 @@ from torch import nn
 from nas.supernet.base import Supernet
 from nas.supernet.costs import CORE_METRICS, CostModel, Metric
 from nas.supernet.parts import PartModel
+from nas.supernet.published import PublishedNet
 from search_spaces import Arch, ConfigError, Registry, SearchSpace, UnknownNameError, get_space
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "list_families",
     "list_supernets",
     "metric_definitions",
+    "list_published",
     "part_model",
+    "published_net",
     "register_family",
 ]
 
@@ -57,6 +60,7 @@ class Family:
         evaluation: the name of the evaluation procedure its subnets are scored with
             (``nas.training.procedures``).
         spiking: its networks already emit spikes (there is nothing to convert to an SNN).
+        published: published checkpoints (once-for-all's ImageNet supernets) its supernets import.
     """
 
     name: str
@@ -70,6 +74,7 @@ class Family:
     measured_metrics: tuple[str, ...] = ()
     evaluation: str = "standard"
     spiking: bool = False
+    published: tuple[PublishedNet, ...] = ()
 
     def create(self, space: str, num_classes: int, **options: Any) -> Supernet:
         """A fresh supernet of ``space`` (one of :attr:`spaces`)."""
@@ -78,6 +83,7 @@ class Family:
 
 FAMILIES: Registry[Family] = Registry("family")
 _SPACE_FAMILY: dict[str, str] = {}
+_PUBLISHED: dict[str, PublishedNet] = {}
 
 
 def register_family(family: Family) -> Family:
@@ -91,7 +97,13 @@ def register_family(family: Family) -> Family:
     for metric in family.metrics:
         if metric.name in known and known[metric.name] != metric:
             raise ValueError(f"family {family.name!r} redefines metric {metric.name!r} differently")
+    for net in family.published:
+        if net.space not in family.spaces:
+            raise ValueError(f"published net {net.name!r} loads into space {net.space!r}, not one of {family.name!r}'s")
+        if net.name in _PUBLISHED:
+            raise ValueError(f"published net {net.name!r} is registered twice")
     FAMILIES.add(family.name, family)
+    _PUBLISHED.update((net.name, net) for net in family.published)
     for space in family.spaces:
         _SPACE_FAMILY[space] = family.name
     metric_definitions.cache_clear()
@@ -175,3 +187,19 @@ def static_subnet(space: SearchSpace, arch: Arch, num_classes: int, **options: A
             f"family {family.name!r} has no static subnet to rebuild; {family.export_note}", field="space"
         )
     return family.static_subnet(space, arch, num_classes, **options)
+
+
+def list_published() -> list[str]:
+    """Names of the published checkpoints the registered families import, sorted."""
+    return sorted(_PUBLISHED)
+
+
+def published_net(name: str) -> PublishedNet:
+    """The published checkpoint ``name``.
+
+    Raises:
+        UnknownNameError: listing the published nets the families import.
+    """
+    if not isinstance(name, str) or name not in _PUBLISHED:
+        raise UnknownNameError("published net", name, _PUBLISHED)
+    return _PUBLISHED[name]

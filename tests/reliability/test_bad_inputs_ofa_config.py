@@ -1,4 +1,4 @@
-"""Bad-input corpus: OFA's own config format ``{"ks": [20], "e": [20], "d": [5], "r": int}``, read by
+"""Bad-input corpus: OFA's own config format ``{"wid": null, "ks": [20], "e": [20], "d": [5], "r": [int]}``, read by
 ``from_ofa_config`` of both MobileNetV3 spaces, given inline to the CLI, and as the ks/e/d/r columns of a table.
 
 Each case must fail with ``InvalidArchError`` naming the key (and index) and what is allowed."""
@@ -52,7 +52,9 @@ CASES = [
     ("d_bools", config(d=[True] * 5), ["d[0]=True not in {2, 3, 4}"]),
     ("e_strings", config(e=["4"] * 20), ["e[0]='4' not in {3, 4, 6}"]),
     ("r_string", config(r="160"), ["r='160' has type str"]),
-    ("r_list", config(r=[160]), ["r=[160] has type list"]),
+    ("r_two_resolutions", config(r=[160, 192]), ["r=[160, 192] must be one resolution"]),
+    ("r_list_of_string", config(r=["160"]), ["r='160' has type str"]),
+    ("wid_not_null", config(wid=1.0), ["wid=1.0 in OFA config: only null is supported"]),
     ("r_null", config(r=None), ["r=None has type NoneType"]),
     # out of range
     ("ks_4_at_slot_3", config(ks=[3, 3, 3, 4] + [3] * 16), ["ks[3]=4 not in {3, 5, 7}"]),
@@ -67,7 +69,7 @@ CASES = [
     ("ks_huge", config(ks=[10**400] * 20), ["ks[0]=1000", "not in {3, 5, 7}"]),
     # hostile
     ("ks_million_entries", config(ks=[3] * 1_000_000), ["ks has 1000000 entries, expected 20"]),
-    ("extra_key", config(extra=1), ["unknown field 'extra' in OFA config; allowed: ks, e, d, r"]),
+    ("extra_key", config(extra=1), ["unknown field 'extra' in OFA config; allowed: ks, e, d, r, wid"]),
     ("proto_key", config(__proto__={"polluted": True}), ["unknown field '__proto__'"]),
     ("integer_key", {**config(), 1: 2}, ["unknown field 1"]),
     ("megabyte_key", config(**{"k" * 1_000_000: 1}), ["unknown field 'kkk"]),

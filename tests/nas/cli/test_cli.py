@@ -56,7 +56,7 @@ def test_spaces_json_is_one_object(capsys: pytest.CaptureFixture[str]) -> None:
 def test_arch_show_reports_ofa_config_and_reference_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["arch", "show", "largest", "--space", "ofa_mbv3", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)["archs"][0]
-    assert row["ofa_config"] == {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5, "r": 224}
+    assert row["ofa_config"] == {"wid": None, "ks": [7] * 20, "e": [6] * 20, "d": [4] * 5, "r": [224]}
     assert (row["params"], row["macs"]) == (7664760, 566170656)  # once-for-all's own figures
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nas.supernet.families.mobilenetv3.costs import MEMORY_METRICS, MobileNetV3Costs
 from nas.supernet.families.mobilenetv3.elastic import ElasticMBConv, ElasticMobileNetV3
 from nas.supernet.families.mobilenetv3.parts import MobileNetV3Parts
+from nas.supernet.families.mobilenetv3.published import PUBLISHED
 from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
 from nas.supernet.registry import Family, register_family
 
@@ -13,11 +14,12 @@ __all__ = ["FAMILY", "ElasticMBConv", "ElasticMobileNetV3", "MobileNetV3Costs", 
 FAMILY = register_family(
     Family(
         name="mobilenetv3",
-        spaces=("ofa_mbv3", "ofa_mbv3_small"),
+        spaces=("ofa_mbv3", "ofa_mbv3_w12", "ofa_mbv3_small"),
         supernet=ElasticMobileNetV3,
         costs=MobileNetV3Costs,
         parts=MobileNetV3Parts,
         static_subnet=MobileNetV3Subnet,
         metrics=MEMORY_METRICS,
+        published=PUBLISHED,
     )
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from search_spaces import nb201 as _nb201  # noqa: F401  (registers the spaces)
 from search_spaces import ofa_mbv3 as _ofa_mbv3  # noqa: F401
+from search_spaces import ofa_proxyless as _ofa_proxyless  # noqa: F401
+from search_spaces import ofa_resnet as _ofa_resnet  # noqa: F401
 from search_spaces import spiking as _spiking  # noqa: F401
 from search_spaces.arch import Arch, Choice
 from search_spaces.base import Decision, SearchSpace
@@ -16,6 +18,8 @@ from search_spaces.errors import (
     UnknownNameError,
 )
 from search_spaces.ofa_mbv3 import MobileNetV3Space, StageSpec, make_divisible
+from search_spaces.ofa_proxyless import ProxylessSpace, ProxylessStage
+from search_spaces.ofa_resnet import ResNetSpace, ResNetStage
 from search_spaces.parsing import arch_from_json, parse_arch
 from search_spaces.registry import Registry, get_space, list_spaces, register_space
 from search_spaces.spiking import SpikingResNetSpace
@@ -30,7 +34,11 @@ __all__ = [
     "InvalidArchError",
     "MobileNetV3Space",
     "NasError",
+    "ProxylessSpace",
+    "ProxylessStage",
     "Registry",
+    "ResNetSpace",
+    "ResNetStage",
     "SearchSpace",
     "SpikingResNetSpace",
     "StageSpec",

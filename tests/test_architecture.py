@@ -33,6 +33,8 @@ HEAVY_OPTIONAL |= {"grpc", "timm", "safetensors", "torch.utils.tensorboard"}
 
 OWN_MODULES = {
     "mobilenetv3": ("nas.supernet.families.mobilenetv3", "search_spaces.ofa_mbv3"),
+    "proxyless": ("nas.supernet.families.proxyless", "search_spaces.ofa_proxyless"),
+    "resnet": ("nas.supernet.families.resnet", "search_spaces.ofa_resnet"),
     "spiking": (
         "nas.supernet.families.spiking",
         "search_spaces.spiking",

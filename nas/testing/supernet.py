@@ -226,7 +226,9 @@ class SupernetContract:
                 return  # this supernet does not sort channels, and says so with a typed error
             assert supernet.active_arch == selected
             supernet.set_active(arch)
-            assert _worst(supernet(images), expected) <= self.tolerance, "sorting changed the largest arch"
+            # float32 reordering changes sums in their last bits: the bound scales with the outputs' magnitude
+            bound = self.tolerance * max(1.0, float(expected.abs().max()))
+            assert _worst(supernet(images), expected) <= bound, "sorting changed the largest arch"
 
     def test_save_and_load_give_the_same_network(self, supernet: Supernet, tmp_path: Path) -> None:
         path = supernet.save(tmp_path / "supernet.pt")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from nas.supernet.families import mobilenetv3, spiking
+from nas.supernet.families import mobilenetv3, proxyless, resnet, spiking
 
-__all__ = ["mobilenetv3", "spiking"]
+__all__ = ["mobilenetv3", "proxyless", "resnet", "spiking"]

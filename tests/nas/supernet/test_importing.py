@@ -89,10 +89,10 @@ def test_unknown_nets_and_files_that_are_not_checkpoints_are_one_line_errors(tmp
     with pytest.raises(UnknownNameError, match=W10):
         import_published(tmp_path / "whatever.pth", "ofa_mbv3_w1.0")
     (tmp_path / "text.pth").write_text("not a checkpoint")
-    with pytest.raises(CheckpointError, match="text.pth"):
+    with pytest.raises(CheckpointError, match=r"text\.pth"):
         import_published(tmp_path / "text.pth", W10)
     torch.save({"epoch": 3}, tmp_path / "empty.pth")
-    with pytest.raises(CheckpointError, match="not a tensor|no state dict"):
+    with pytest.raises(CheckpointError, match=r"not a tensor|no state dict"):
         import_published(tmp_path / "empty.pth", W10)
 
 

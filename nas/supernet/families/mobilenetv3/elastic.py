@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d, DynamicDepthwiseConv2d, DynamicSqueezeExcite
 from nas.supernet.base import Supernet
+from nas.supernet.extraction import adopt, permute_, prefixed
 from nas.supernet.families.mobilenetv3.parts import subnet_macs, subnet_params
 from nas.supernet.families.mobilenetv3.static import ConvBnAct, MobileNetV3Subnet, activation, first_block
 from search_spaces import Arch, MobileNetV3Space, make_divisible
@@ -24,7 +25,8 @@ __all__ = ["ElasticMBConv", "ElasticMobileNetV3"]
 
 
 class ElasticMBConv(nn.Module):
-    """An inverted-residual block with elastic kernel size and expand ratio (hence elastic hidden width)."""
+    """An inverted-residual block with elastic kernel size and expand ratio (hence elastic hidden width); its batch
+    norms use epsilon ``bn_eps``."""
 
     def __init__(
         self,
@@ -35,6 +37,7 @@ class ElasticMBConv(nn.Module):
         stride: int,
         act: str,
         squeeze_excite: bool,
+        bn_eps: float = 1e-5,
     ):
         super().__init__()
         self.in_channels = in_channels
@@ -50,6 +53,8 @@ class ElasticMBConv(nn.Module):
         self.project_conv = DynamicConv2d(max_hidden, out_channels)
         self.project_bn = DynamicBatchNorm2d(out_channels)
         self.use_residual = stride == 1 and in_channels == out_channels
+        for norm in (self.expand_bn, self.depthwise_bn, self.project_bn):
+            norm.bn.eps = bn_eps
         self.set_active(max(kernel_sizes), max(expand_ratios))
 
     def set_active(self, kernel: int, expand: int) -> None:
@@ -72,13 +77,13 @@ class ElasticMBConv(nn.Module):
         """The active weights keyed as a static :class:`MBConvBlock`'s state dict."""
         hidden = self.expand_conv.active_out
         state = {"expand.conv.weight": self.expand_conv.active_weight(self.in_channels)}
-        state.update(_prefixed("expand.bn.", self.expand_bn.active_state(hidden)))
+        state.update(prefixed("expand.bn.", self.expand_bn.active_state(hidden)))
         state["depthwise.conv.weight"] = self.depthwise_conv.active_weight(hidden)
-        state.update(_prefixed("depthwise.bn.", self.depthwise_bn.active_state(hidden)))
+        state.update(prefixed("depthwise.bn.", self.depthwise_bn.active_state(hidden)))
         if self.se is not None:
-            state.update(_prefixed("se.", self.se.active_state(hidden)))
+            state.update(prefixed("se.", self.se.active_state(hidden)))
         state["project.conv.weight"] = self.project_conv.conv.weight[:, :hidden]
-        state.update(_prefixed("project.bn.", self.project_bn.active_state(self.project_bn.bn.num_features)))
+        state.update(prefixed("project.bn.", self.project_bn.active_state(self.project_bn.bn.num_features)))
         return state
 
     @torch.no_grad()
@@ -89,54 +94,20 @@ class ElasticMBConv(nn.Module):
         afterwards; smaller expand ratios then keep the most important channels.
         """
         order = self.project_conv.conv.weight.abs().sum((0, 2, 3)).argsort(descending=True)
-        _permute(self.expand_conv.conv.weight, order, 0)
+        permute_(self.expand_conv.conv.weight, order, 0)
         for bn in (self.expand_bn.bn, self.depthwise_bn.bn):
             for tensor in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
-                _permute(tensor, order, 0)
-        _permute(self.depthwise_conv.conv.weight, order, 0)
-        _permute(self.project_conv.conv.weight, order, 1)
+                permute_(tensor, order, 0)
+        permute_(self.depthwise_conv.conv.weight, order, 0)
+        permute_(self.project_conv.conv.weight, order, 1)
         if self.se is not None:
-            _permute(self.se.reduce.weight, order, 1)
-            _permute(self.se.expand.weight, order, 0)
-            _permute(self.se.expand.bias, order, 0)
+            permute_(self.se.reduce.weight, order, 1)
+            permute_(self.se.expand.weight, order, 0)
+            permute_(self.se.expand.bias, order, 0)
             se_order = self.se.expand.weight.abs().sum((0, 2, 3)).argsort(descending=True)
-            _permute(self.se.reduce.weight, se_order, 0)
-            _permute(self.se.reduce.bias, se_order, 0)
-            _permute(self.se.expand.weight, se_order, 1)
-
-
-def _prefixed(prefix: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {prefix + key: value for key, value in state.items()}
-
-
-def _adopt(module: nn.Module, state: dict[str, Tensor]) -> None:
-    """Put ``state``'s tensors in place of ``module``'s (meta) parameters and buffers, checking names and shapes.
-
-    Equivalent to ``load_state_dict(state, strict=True, assign=True)`` at a tenth of its cost (it walks the
-    module tree once instead of once per key), which matters because extraction is on the search's hot path.
-    """
-    modules = dict(module.named_modules())
-    seen = 0
-    for owner_name, owner in modules.items():
-        prefix = f"{owner_name}." if owner_name else ""
-        for slots, wrap in ((owner._parameters, True), (owner._buffers, False)):
-            for name, current in slots.items():
-                if current is None:
-                    continue
-                tensor = state.get(prefix + name)
-                if tensor is None or tensor.shape != current.shape:
-                    got = None if tensor is None else tuple(tensor.shape)
-                    raise RuntimeError(
-                        f"extraction of {prefix + name}: expected shape {tuple(current.shape)}, got {got}"
-                    )
-                slots[name] = nn.Parameter(tensor, current.requires_grad) if wrap else tensor
-                seen += 1
-    if seen != len(state):
-        raise RuntimeError(f"extraction produced {len(state) - seen} tensors the static network has no place for")
-
-
-def _permute(tensor: Tensor, order: Tensor, dim: int) -> None:
-    tensor.copy_(tensor.index_select(dim, order))
+            permute_(self.se.reduce.weight, se_order, 0)
+            permute_(self.se.reduce.bias, se_order, 0)
+            permute_(self.se.expand.weight, se_order, 1)
 
 
 class ElasticMobileNetV3(Supernet):
@@ -224,7 +195,7 @@ class ElasticMobileNetV3(Supernet):
         state = self.active_state_dict(arch)
         subnet = MobileNetV3Subnet(self.space, self._active_arch, self.num_classes, self.dropout_rate, "meta")
         with torch.no_grad():
-            _adopt(subnet, {key: value.detach().clone() for key, value in state.items()})
+            adopt(subnet, {key: value.detach().clone() for key, value in state.items()})
         return subnet.train(self.training)
 
     def active_state_dict(self, arch: Arch | None = None) -> dict[str, Tensor]:
@@ -232,12 +203,12 @@ class ElasticMobileNetV3(Supernet):
         if arch is not None:
             self.set_active(arch)
         state: dict[str, Tensor] = {}
-        state.update(_prefixed("stem.", self.stem.state_dict()))
-        state.update(_prefixed("blocks.0.", self.first_block.state_dict()))
+        state.update(prefixed("stem.", self.stem.state_dict()))
+        state.update(prefixed("blocks.0.", self.first_block.state_dict()))
         for index, block in enumerate(self.active_blocks(), start=1):
-            state.update(_prefixed(f"blocks.{index}.", block.active_state()))
+            state.update(prefixed(f"blocks.{index}.", block.active_state()))
         for name in ("final_expand", "feature_mix", "classifier"):
-            state.update(_prefixed(name + ".", getattr(self, name).state_dict()))
+            state.update(prefixed(name + ".", getattr(self, name).state_dict()))
         return state
 
     @torch.no_grad()

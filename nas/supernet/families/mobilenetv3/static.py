@@ -30,11 +30,14 @@ def activation(name: str) -> nn.Module:
         return nn.ReLU()
     if name == "hswish":
         return nn.Hardswish()
+    if name == "relu6":
+        return nn.ReLU6()
     raise ValueError(f"unknown activation {name!r}")
 
 
 class ConvBnAct(nn.Sequential):
-    """Convolution (no bias), optional batch norm, optional activation; children ``conv``, ``bn``, ``act``."""
+    """Convolution (no bias), optional batch norm (epsilon ``eps``), optional activation; children ``conv``, ``bn``,
+    ``act``."""
 
     def __init__(
         self,
@@ -46,13 +49,14 @@ class ConvBnAct(nn.Sequential):
         act: str | None = None,
         batch_norm: bool = True,
         device: torch.device | str | None = None,
+        eps: float = 1e-5,
     ):
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         layers["conv"] = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False, device=device
         )
         if batch_norm:
-            layers["bn"] = nn.BatchNorm2d(out_channels, device=device)
+            layers["bn"] = nn.BatchNorm2d(out_channels, eps=eps, device=device)
         if act is not None:
             layers["act"] = activation(act)
         super().__init__(layers)
@@ -74,7 +78,8 @@ class SqueezeExcite(nn.Module):
 
 
 class MBConvBlock(nn.Module):
-    """Inverted residual: 1x1 expand (optional), depthwise kxk, optional SE, 1x1 project, residual."""
+    """Inverted residual: 1x1 expand (optional), depthwise kxk, optional SE, 1x1 project, residual (batch norms
+    with epsilon ``bn_eps``)."""
 
     def __init__(
         self,
@@ -87,12 +92,15 @@ class MBConvBlock(nn.Module):
         squeeze_excite: bool,
         expand_layer: bool = True,
         device: torch.device | str | None = None,
+        bn_eps: float = 1e-5,
     ):
         super().__init__()
-        self.expand = ConvBnAct(in_channels, hidden, 1, act=act, device=device) if expand_layer else None
-        self.depthwise = ConvBnAct(hidden, hidden, kernel_size, stride, groups=hidden, act=act, device=device)
+        self.expand = ConvBnAct(in_channels, hidden, 1, act=act, device=device, eps=bn_eps) if expand_layer else None
+        self.depthwise = ConvBnAct(
+            hidden, hidden, kernel_size, stride, groups=hidden, act=act, device=device, eps=bn_eps
+        )
         self.se = SqueezeExcite(hidden, make_divisible(hidden // 4), device) if squeeze_excite else None
-        self.project = ConvBnAct(hidden, out_channels, 1, device=device)
+        self.project = ConvBnAct(hidden, out_channels, 1, device=device, eps=bn_eps)
         self.use_residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from predictors.base import (
     predictor_kinds,
     register_predictor,
 )
+from predictors.blend import Blend
 from predictors.cost import count_macs, count_params
 from predictors.gbm import GradientBoosting
 from predictors.latency import LatencyTable
@@ -21,6 +22,7 @@ from predictors.ridge_gbm import RidgeBoost
 
 __all__ = [
     "FORMAT_VERSION",
+    "Blend",
     "GradientBoosting",
     "LatencyFit",
     "LatencyTable",

@@ -3,7 +3,9 @@
 A predictor maps feature rows (``float`` matrix, one row per architecture) to a metric. ``fit`` and ``predict``
 work on numpy arrays; ``predict_with_spread`` adds an uncertainty (0 where a model has none) that searches use
 for exploration. A saved predictor is a folder holding ``predictor.json`` (kind, format version, feature names,
-target name, the model's own settings) and, for torch models, ``weights.safetensors``: no pickle anywhere.
+target name, the model's own settings, the training rows' :class:`~predictors.domain.Domain` and, where the
+fitting code set them, the space and class count the features describe) and, for torch models,
+``weights.safetensors``: no pickle anywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from predictors.domain import Domain
 from search_spaces import safe_json
 from search_spaces.atomic import recover_folder, replace_folder
 from search_spaces.errors import CheckpointError, ConfigError, UnknownNameError, short_repr
@@ -25,7 +28,8 @@ from search_spaces.registry import Registry
 
 __all__ = ["FORMAT_VERSION", "Predictor", "create_predictor", "load_predictor", "predictor_kinds", "register_predictor"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # version 1 files predate the domain, space and num_classes entries
 _KINDS: Registry[type[Predictor]] = Registry("predictor kind")
 
 
@@ -63,6 +67,9 @@ class Predictor(ABC):
         self.target = target
         self.seed = seed
         self.fitted = False
+        self.domain: Domain | None = None  # what the training rows covered; None for a version-1 file
+        self.space: str | None = None  # the space whose archs the features describe, where the fitting code says
+        self.num_classes: int | None = None  # the class count the cost features (MACs, params) were counted at
 
     # ------------------------------------------------------------------ contract
     def fit(self, features: np.ndarray, targets: np.ndarray) -> Predictor:
@@ -73,8 +80,27 @@ class Predictor(ABC):
         if len(x) < 2 or not np.all(np.isfinite(y)):
             raise ConfigError("need at least 2 rows and finite targets to fit", field="targets")
         self._fit(x, y)
+        self.domain = Domain.of(x)
         self.fitted = True
         return self
+
+    def in_domain(self, features: np.ndarray) -> np.ndarray:
+        """Per row, whether it lies within what the training rows covered (every column within its training
+        range: no unseen decision value, no cost outside the seen range). All True where the domain is unknown (a
+        version-1 file)."""
+        x = self._check(features)
+        if self.domain is None:
+            return np.ones(len(x), dtype=bool)
+        return self.domain.contains(x)
+
+    def domain_distance(self, features: np.ndarray) -> np.ndarray:
+        """Per row, how far outside the training domain it lies (0 inside; see :meth:`Domain.distance`)."""
+        x = self._check(features)
+        return np.zeros(len(x)) if self.domain is None else self.domain.distance(x)
+
+    def describe_domain(self) -> dict[str, Any] | None:
+        """The domain for people: each decision's values seen, each numeric column's range (None: unknown)."""
+        return None if self.domain is None else self.domain.describe(self.feature_names)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted metric per row."""
@@ -112,6 +138,9 @@ class Predictor(ABC):
                 "seed": self.seed,
                 "feature_names": self.feature_names,
                 "settings": self._settings(),
+                "domain": None if self.domain is None else self.domain.to_json(),
+                "space": self.space,
+                "num_classes": self.num_classes,
             }
             (staging / "predictor.json").write_text(json.dumps(meta))
             self._write_extra(staging)
@@ -180,10 +209,10 @@ def load_predictor(folder: str | os.PathLike[str]) -> Predictor:
     if not isinstance(meta, dict) or meta.get("format") != "nas-predictor":
         found = short_repr(meta.get("format") if isinstance(meta, dict) else type(meta).__name__)
         raise CheckpointError(f"{meta_path} is not a predictor file (format={found})")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in _READABLE_VERSIONS:
         raise CheckpointError(
             f"{meta_path} has format_version={short_repr(meta.get('format_version'))}; this version reads "
-            f"{FORMAT_VERSION}"
+            f"{', '.join(map(str, _READABLE_VERSIONS))}"
         )
     kind = meta.get("kind")
     if not isinstance(kind, str) or kind not in _KINDS:
@@ -199,12 +228,31 @@ def load_predictor(folder: str | os.PathLike[str]) -> Predictor:
         )
     if not isinstance(meta.get("settings"), dict):
         raise CheckpointError(f"{meta_path}: settings must be an object, got {short_repr(meta.get('settings'))}")
+    space, num_classes = meta.get("space"), meta.get("num_classes")
+    if not (space is None or isinstance(space, str)) or not (
+        num_classes is None or (type(num_classes) is int and num_classes >= 1)
+    ):
+        raise CheckpointError(
+            f"{meta_path}: space must be a string or null and num_classes a positive integer or null; got "
+            f"space={short_repr(space)}, num_classes={short_repr(num_classes)}"
+        )
     predictor = _KINDS.get(kind)(feature_names=names, target=target, seed=seed)
+    predictor.space, predictor.num_classes = space, num_classes
+    if meta.get("domain") is not None:
+        try:
+            predictor.domain = Domain.from_json(meta["domain"], len(names) if names is not None else None)
+        except ValueError as exc:
+            raise CheckpointError(f"{meta_path}: {exc}") from None
     try:
         predictor._restore(meta["settings"], source)
     except KeyError as exc:
         raise CheckpointError(f"{source} holds a malformed {kind} predictor: settings lack {exc}") from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{source} holds a malformed {kind} predictor: {exc}") from None
+    columns = predictor._columns()
+    if predictor.domain is not None and columns is not None and len(predictor.domain.low) != columns:
+        raise CheckpointError(
+            f"{meta_path}: the domain covers {len(predictor.domain.low)} columns, the model {columns}"
+        )
     predictor.fitted = True
     return predictor

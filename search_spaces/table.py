@@ -1,16 +1,19 @@
 """Tables of architectures and their metrics, the one reader and writer: CSV, JSON lines or Parquet, by suffix.
 
 :func:`read_arch_table` reads the architectures one of three ways: as the labels of a given space (or its
-once-for-all config columns, e.g. a table ``nas predictor dataset`` wrote), as one column of architecture strings
-a named parser reads (``arch_format="nb201"``), or as named columns that are the choices themselves (a
+once-for-all config columns, e.g. a table ``nas predictor dataset`` wrote, or one column of once-for-all specs such
+as DyNAS-T's ``Sub-network``: JSON or a Python dict literal), as one column of architecture strings a named parser
+reads (``arch_format="nb201"``), or as named columns that are the choices themselves (a
 :class:`ColumnSpace` is built from their distinct values: a table-backed benchmark space, where evaluation is a
 lookup). Every problem names the file, the row (its line in a CSV or JSON-lines file, counting a CSV's header
 line; the 1-based row of a Parquet file) and the column: a missing column, an empty file, a non-numeric or
-missing metric, an unreadable architecture, a duplicate architecture.
+missing metric, an unreadable architecture, a duplicate architecture (unless ``duplicates="mean"`` averages the
+metrics of repeated architectures: repeated evaluations of one subnet).
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +43,7 @@ __all__ = [
 ]
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+DUPLICATE_POLICIES = ("error", "mean")
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -75,10 +79,14 @@ class ArchTable:
         archs: one arch per row, in file order.
         metrics: column name -> float array aligned with ``archs``.
         source: the file(s) it was read from, for messages.
+        merged: rows that repeated an earlier row's architecture and were averaged into it.
     """
 
-    def __init__(self, space: SearchSpace, archs: list[Arch], metrics: dict[str, np.ndarray], source: str):
+    def __init__(
+        self, space: SearchSpace, archs: list[Arch], metrics: dict[str, np.ndarray], source: str, merged: int = 0
+    ):
         self.space, self.archs, self.metrics, self.source = space, archs, metrics, source
+        self.merged = merged
         self._rows = {arch: row for row, arch in enumerate(archs)}
 
     def __len__(self) -> int:
@@ -104,6 +112,19 @@ class ArchTable:
         """``name`` for each of ``archs``."""
         column = self.column(name)
         return np.array([column[self.row(arch)] for arch in archs], dtype=np.float64)
+
+    def stack(self, other: ArchTable) -> ArchTable:
+        """The rows of both tables (same space, same metric columns), repeated architectures averaged."""
+        if other.space.name != self.space.name or set(other.metrics) != set(self.metrics):
+            raise DataError(
+                f"cannot stack {other.source} onto {self.source}: space {other.space.name!r} with columns "
+                f"{sorted(other.metrics)} vs space {self.space.name!r} with {sorted(self.metrics)}"
+            )
+        metrics = {name: np.concatenate([values, other.metrics[name]]) for name, values in self.metrics.items()}
+        archs, averaged, merged = _average_repeats([*self.archs, *other.archs], metrics)
+        return ArchTable(
+            self.space, archs, averaged, f"{self.source} + {other.source}", self.merged + other.merged + merged
+        )
 
     def join(self, other: ArchTable) -> ArchTable:
         """This table's rows with the metric columns of ``other`` added (every arch must be in both)."""
@@ -171,6 +192,7 @@ def read_arch_table(
     name: str | None = None,
     *,
     space: SearchSpace | None = None,
+    duplicates: str = "error",
 ) -> ArchTable:
     """Read an architecture table.
 
@@ -181,17 +203,31 @@ def read_arch_table(
         metric_columns: numeric columns to keep; each must be present and a finite number in every row.
         arch_format: a key of :data:`ARCH_FORMATS` to parse the single arch column with.
         name: the space name of a :class:`ColumnSpace` (default: the file's stem).
-        space: read the archs as this space's labels (absent blocks empty) or its once-for-all config columns.
+        space: read the archs as this space's labels (absent blocks empty), its once-for-all config columns, or
+            one column of once-for-all specs (``arch_columns`` names it; else a column whose first cell is one).
+        duplicates: ``"error"`` (a repeated architecture is a DataError) or ``"mean"`` (its rows' metrics are
+            averaged into its first row; :attr:`ArchTable.merged` counts the rows folded away).
     """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ConfigError(
+            f"duplicates={short_repr(duplicates)}", field="duplicates", value=duplicates, allowed=DUPLICATE_POLICIES
+        )
     file = Path(path)
     frame = read_frame(file)
     lines = _line_numbers(file, len(frame))
-    for column in [*([] if space is not None else arch_columns), *metric_columns]:
+    for column in [*arch_columns, *metric_columns]:
         if column not in frame.columns:
             raise DataError(f"table {file} has no column {short_repr(column)}; it has {_names(frame.columns)}")
     if space is not None:
-        archs = _space_archs(file, frame, space, lines)
-        columns = []  # an arch spans many label columns: a duplicate names the row only
+        if len(arch_columns) > 1:
+            raise DataError(f"{file}: with a space, at most one (spec) architecture column; got {list(arch_columns)}")
+        spec_column = arch_columns[0] if arch_columns else _find_spec_column(frame, space)
+        if spec_column is not None:
+            archs = _spec_archs(file, frame[spec_column].tolist(), spec_column, space, lines)
+            columns = [spec_column]
+        else:
+            archs = _space_archs(file, frame, space, lines)
+            columns = []  # an arch spans many label columns: a duplicate names the row only
     else:
         columns = list(arch_columns)
         if not columns:
@@ -204,9 +240,76 @@ def read_arch_table(
         else:
             space, archs = _column_archs(file, frame, columns, name or file.stem, lines)
         space = space or get_space(archs[0].space)
-    _check_unique(file, archs, columns, lines)
     metrics = {column: _numeric(file, frame[column], column, lines) for column in metric_columns}
+    if duplicates == "mean":
+        archs, metrics, merged = _average_repeats(archs, metrics)
+        return ArchTable(space, archs, metrics, str(file), merged)
+    _check_unique(file, archs, columns, lines)
     return ArchTable(space, archs, metrics, str(file))
+
+
+def _average_repeats(
+    archs: list[Arch], metrics: dict[str, np.ndarray]
+) -> tuple[list[Arch], dict[str, np.ndarray], int]:
+    """One row per distinct arch (first-seen order), each metric the mean over its rows; and how many rows went."""
+    first: dict[Arch, int] = {}
+    groups = np.array([first.setdefault(arch, len(first)) for arch in archs])
+    counts = np.bincount(groups)
+    averaged = {name: np.bincount(groups, weights=values) / counts for name, values in metrics.items()}
+    return list(first), averaged, len(archs) - len(first)
+
+
+def _find_spec_column(frame: pd.DataFrame, space: SearchSpace) -> str | None:
+    """The first column whose first cell is a once-for-all spec of ``space`` (a dict holding its spec keys)."""
+    if not space.ofa_keys or all(key in frame.columns for key in space.ofa_keys):
+        return None
+    for column in frame.columns:
+        cell = frame[column].iloc[0]
+        if isinstance(cell, str) and cell.lstrip().startswith("{"):
+            try:
+                spec = _spec_cell(cell)
+            except ValueError:
+                continue
+            if isinstance(spec, dict) and space.is_ofa_config(spec):
+                return str(column)
+    return None
+
+
+def _spec_cell(value: Any) -> Any:
+    """A spec cell: JSON, else a Python literal (DyNAS-T writes ``{'wid': None, ...}``; ``ast.literal_eval``
+    evaluates literals only, never code).
+
+    Raises:
+        ValueError: neither.
+    """
+    if not isinstance(value, str):
+        return _json_cell(value)
+    try:
+        return safe_json.loads(value)
+    except ValueError:
+        pass
+    if len(value) > 100_000:
+        raise ValueError("cell too long for a spec")
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ValueError("neither JSON nor a Python literal") from None
+
+
+def _spec_archs(file: Path, cells: list[Any], column: str, space: SearchSpace, lines: np.ndarray) -> list[Arch]:
+    archs = []
+    for line, cell in zip(lines, cells):
+        try:
+            spec = _spec_cell(cell)
+        except ValueError as error:
+            raise DataError(
+                f"{file}, row {line}, column {column!r}: {short_repr(cell)} is not a once-for-all spec ({error})"
+            ) from None
+        try:
+            archs.append(space.from_ofa_config(spec))
+        except NasError as error:
+            raise DataError(f"{file}, row {line}, column {column!r}: {error}") from None
+    return archs
 
 
 def _line_numbers(file: Path, rows: int) -> np.ndarray:

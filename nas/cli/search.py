@@ -22,6 +22,9 @@ Search a space for architectures that are best on --objectives while meeting eve
 Accuracy comes from a fitted predictor (--predictor DIR: fast, vectorized) or from the supernet itself
 (--supernet CKPT: each candidate extracted, BN recalibrated and scored on --split, on Ray workers that load
 the checkpoint once). Cheap budgets (MACs, params, table latency, memory) are checked before any evaluation.
+A predictor knows what its training rows covered (resolutions, block choices, MACs range): candidates outside
+that domain are infeasible (constraint 'domain', never evaluated) unless --allow-extrapolation; every trial and
+front row has an in_domain column. The space defaults to the one the predictor was fitted on.
 
 The study is an Optuna journal file in runs/<name>/study.journal (open it with optuna-dashboard), or
 --storage postgresql://user:pass@host/db for several hosts. --resume continues a killed search exactly.
@@ -59,6 +62,7 @@ def _search(args: argparse.Namespace) -> dict[str, Any]:
         train_batch=args.train_batch,
         reference=tuple(args.reference) if args.reference else None,
         spiking_friendly=args.spiking_friendly,
+        allow_extrapolation=args.allow_extrapolation,
         evaluation=EvaluationConfig(
             data=args.data,
             data_root=args.data_root,
@@ -95,7 +99,7 @@ def _search(args: argparse.Namespace) -> dict[str, Any]:
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     summary, front = read_report(args.run)
-    columns = [*summary["objectives"], *[c for c in front.columns if c.startswith("violation_")]]
+    columns = [*summary["objectives"], *[c for c in front.columns if c.startswith("violation_") or c == "in_domain"]]
     rows = front[["trial", *columns]].head(args.top).to_dict("records") if len(front) else []
     return {"run": args.run, **{k: v for k, v in summary.items() if k != "hypervolume_curve"}, "front": rows}
 
@@ -141,9 +145,17 @@ def register(commands: Commands) -> None:
         help="NSGA-II / evolution population; the predictor tactic's random start",
     )
     search.add_argument("--seed", type=int, default=default(SearchConfig, "seed"))
-    search.add_argument("--space", help="search space (default: the supernet's or the latency table's)")
+    search.add_argument(
+        "--space", help="search space (default: the supernet's, the latency table's or the predictor's)"
+    )
     search.add_argument("--supernet", help="supernet checkpoint: measured accuracy on workers")
     search.add_argument("--predictor", help="predictor folder (nas predictor fit): predicted accuracy or loss")
+    search.add_argument(
+        "--allow-extrapolation",
+        action="store_true",
+        help="let candidates outside the predictor's training domain (unseen resolutions or block choices, MACs "
+        "outside the seen range) onto the front; by default they are infeasible (constraint 'domain')",
+    )
     search.add_argument("--latency-table", help="latency table JSON from `nas profile`")
     search.add_argument(
         "--num-classes",

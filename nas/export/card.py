@@ -125,9 +125,21 @@ def render_card(card: dict[str, Any]) -> str:
             "|---|---|",
             *(f"| {k} | {_number(v)} |" for k, v in search["metrics"].items()),
         ]
+        if search.get("in_domain") is not None:
+            lines += ["", _domain_sentence(search["in_domain"])]
     versions = ", ".join(f"{k} {v}" for k, v in card["versions"].items() if v)
     lines += ["", "## Versions", "", versions, ""]
     return "\n".join(lines)
+
+
+def _domain_sentence(inside: bool) -> str:
+    """Whether the predicted figures above are interpolation or extrapolation."""
+    if inside:
+        return "In domain: the subnet lies within what the accuracy predictor's training rows covered."
+    return (
+        "**Out of domain**: the subnet lies outside what the accuracy predictor's training rows covered (an unseen "
+        "resolution or block choice, or a cost outside the seen range); its predicted accuracy is an extrapolation."
+    )
 
 
 def _floats(values: list[float]) -> str:

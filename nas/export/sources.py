@@ -129,6 +129,7 @@ def front_choices(run_dir: str | Path, space: SearchSpace) -> list[ArchChoice]:
             "budgets": list(summary.get("budgets", [])),
             "front_size": int(summary.get("front_size", len(front))),
             "trials": summary.get("trials"),
+            "in_domain": _flag(row.get("in_domain")),
         }
         choices.append(ArchChoice(arch, f"{folder}:{rank}", search))
     return choices
@@ -136,6 +137,14 @@ def front_choices(run_dir: str | Path, space: SearchSpace) -> list[ArchChoice]:
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _flag(value: Any) -> bool | None:
+    """A front's ``in_domain`` cell (a predicted search writes it) as a bool; None where the column is absent."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, str):
+        value = {"true": True, "false": False}.get(value.strip().lower())
+    return value if isinstance(value, bool) else None
 
 
 def _finite(value: Any) -> bool:

@@ -71,6 +71,7 @@ class SearchConfig:
     train_batch: int = 32
     reference: tuple[float, ...] | None = None
     spiking_friendly: bool = False
+    allow_extrapolation: bool = False  # keep candidates outside the predictor's training domain on the front
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 

@@ -161,15 +161,22 @@ class _Driver:
             for number, arch in candidates
         ]
         if setup.predictor is not None and records:
-            predicted, spread = setup.predictor.predict([r["arch"] for r in records])
-            for record, value, width in zip(records, predicted, spread):
+            archs = [r["arch"] for r in records]
+            predicted, spread = setup.predictor.predict(archs)
+            inside, distance = setup.domain_values(archs)
+            for record, value, width, known, outside in zip(records, predicted, spread, inside, distance):
                 record["values"][setup.accuracy_metric] = float(value)
                 record["values"][f"{setup.accuracy_metric}_spread"] = float(width)
+                record["values"]["in_domain"] = bool(known)
+                if setup.keeps_domain:
+                    record["domain"] = float(outside)
         for record in records:
             values = record["values"]
             if self.pool is None:
                 self._tell(record, evaluated=True)
-            elif any(b.violation(values[b.metric]) > 0 for b in setup.budgets if b.metric in values):
+            elif record.get("domain", 0.0) > 0 or any(
+                b.violation(values[b.metric]) > 0 for b in setup.budgets if b.metric in values
+            ):
                 for name in ("accuracy", "loss", *setup.supernet_metrics):
                     values[name] = setup.sentinel(name)
                 self._tell(record, evaluated=False)
@@ -204,6 +211,8 @@ class _Driver:
             trial.set_user_attr(key, value)
         for budget, violation in zip(self.setup.budgets, constraint_values(self.setup.budgets, values)):
             trial.set_constraint(budget.metric, violation)
+        if "domain" in record:  # outside the predictor's training domain: infeasible, however good it looks
+            trial.set_constraint(self.setup.domain_constraint, record["domain"])
         self.study.tell(trial, [values[name] for name in self.config.objectives])
         self.optimizer_seconds += time.perf_counter() - started
         self._advance()
@@ -241,6 +250,7 @@ def run_search(
             stored = stored.replace(trials=config.trials)
         config = stored
     setup = SearchSetup(config)
+    config = config.replace(space=setup.space.name)  # saved resolved: resume and export know it without the files
     sampler = create_sampler(config.sampler, setup.sampler_context())
     create_run_dir(name, runs_root, exist_ok=resume, create=False)
     storage = _storage(config.execution, run_dir) if config.execution.storage else None

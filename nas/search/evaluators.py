@@ -15,17 +15,20 @@ from nas.data import load_dataset
 from nas.supernet.checkpoint import load_supernet
 from nas.supernet.features import arch_featurizer
 from nas.training.procedures import EvaluationSettings, scorer_for
-from predictors.base import load_predictor
+from predictors.base import Predictor, load_predictor
 from search_spaces import Arch, ConfigError, SearchSpace
 
-__all__ = ["PredictedAccuracy", "supernet_evaluator"]
+__all__ = ["DOMAIN_CONSTRAINT", "PredictedAccuracy", "supernet_evaluator"]
+
+DOMAIN_CONSTRAINT = "domain"
+"""The constraint a search sets on each candidate: how far outside the predictor's training domain it lies."""
 
 
 class PredictedAccuracy:
     """Accuracy (or loss) of many archs at once from a saved predictor; ``metric`` says which it predicts."""
 
-    def __init__(self, folder: str, space: SearchSpace, num_classes: int):
-        self.model = load_predictor(folder)
+    def __init__(self, folder: str, space: SearchSpace, num_classes: int, model: Predictor | None = None):
+        self.model = model if model is not None else load_predictor(folder)
         self.featurizer = arch_featurizer(space, num_classes)
         if self.model.feature_names and self.model.feature_names != self.featurizer.names:
             raise ConfigError(
@@ -35,10 +38,18 @@ class PredictedAccuracy:
             )
         target = self.model.target
         self.metric = "loss" if target.endswith("loss") else "accuracy"
+        # a percentage target (DyNAS-T's "Top-1 Acc (%)") becomes the fraction every accuracy here is
+        self.scale = 0.01 if self.metric == "accuracy" and "%" in target else 1.0
 
     def predict(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted values and their spread (ensemble disagreement), one per arch."""
-        return self.model.predict_with_spread(self.featurizer.matrix(archs))
+        """Predicted values and their spread (ensemble disagreement), one per arch; accuracy as a fraction."""
+        predicted, spread = self.model.predict_with_spread(self.featurizer.matrix(archs))
+        return predicted * self.scale, spread * self.scale
+
+    def domain_distance(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Per arch, how far outside the predictor's training domain it lies (0: inside; see
+        :meth:`predictors.domain.Domain.distance`)."""
+        return self.model.domain_distance(self.featurizer.matrix(archs))
 
 
 def supernet_evaluator(

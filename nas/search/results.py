@@ -28,16 +28,18 @@ def trials_frame(study: optuna.Study, objectives: Sequence[str], budgets: Sequen
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
         metrics = trial.user_attrs.get("metrics", {})
         constraints = [trial.constraints.get(b.metric, 0.0) for b in budgets]
+        others = {name: value for name, value in trial.constraints.items() if name not in {b.metric for b in budgets}}
         row: dict[str, Any] = {
             "trial": trial.number,
             "state": trial.state.name.lower(),
             "evaluated": bool(trial.user_attrs.get("evaluated", False)),
             "worker": trial.user_attrs.get("worker", -1),
-            "feasible": trial.state == TrialState.COMPLETE and all(c <= 0 for c in constraints),
+            "feasible": trial.state == TrialState.COMPLETE and all(c <= 0 for c in [*constraints, *others.values()]),
         }
         row.update({name: metrics.get(name) for name in objectives})
         row.update({k: v for k, v in metrics.items() if k not in objectives})
         row.update({f"violation_{b.metric}": c for b, c in zip(budgets, constraints)})
+        row.update({f"violation_{name}": value for name, value in others.items()})  # e.g. the predictor's domain
         row.update(trial.user_attrs.get("arch", {}))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -14,12 +14,13 @@ import torch
 from nas.layers.convertible import check_conversion_friendly
 from nas.search.cheap import CheapMetrics, check_budgets_reachable
 from nas.search.config import SearchConfig
-from nas.search.evaluators import PredictedAccuracy
+from nas.search.evaluators import DOMAIN_CONSTRAINT, PredictedAccuracy
 from nas.search.objectives import Budget, constraint_values, metric, parse_budget
 from nas.search.samplers import SamplerContext, list_samplers
 from nas.supernet.checkpoint import load_supernet
 from nas.supernet.latency import LatencyModel
 from nas.supernet.registry import FAMILIES, create_supernet, family_of
+from predictors.base import Predictor, load_predictor
 from predictors.latency import LatencyTable
 from search_spaces import Arch, ConfigError, SearchSpace, UnknownNameError, get_space
 
@@ -53,10 +54,15 @@ class SearchSetup:
         latency_table = LatencyTable.load(config.latency_table) if config.latency_table else None
         if latency_table is not None:
             space_name = space_name or latency_table.space
+        model = load_predictor(config.predictor) if config.predictor else None
+        if model is not None:
+            space_name = space_name or model.space
         if space_name is None:
-            raise ConfigError("--space is needed (or a --supernet or --latency-table that names it)", field="space")
+            raise ConfigError(
+                "--space is needed (or a --supernet, --latency-table or --predictor that names it)", field="space"
+            )
         self.space: SearchSpace = get_space(space_name)
-        self.num_classes = facts.num_classes if facts else config.num_classes
+        self.num_classes = self._num_classes(facts, model)
         latency = LatencyModel(latency_table, self.space) if latency_table is not None else None
         self.cheap = CheapMetrics(self.space, self.num_classes, latency, config.train_batch)
         self.cheap_names = [name for name in wanted if metric(name).source == "cheap"]
@@ -68,7 +74,7 @@ class SearchSetup:
         self.predictor: PredictedAccuracy | None = None
         self.accuracy_metric: str | None = None
         if any(metric(name).source == "accuracy" for name in wanted):
-            self._accuracy_source(wanted)
+            self._accuracy_source(wanted, model)
         self.directions = [metric(name).direction for name in config.objectives]
         self.reference = list(config.reference) if config.reference else self._default_reference()
         if len(self.reference) != len(config.objectives):
@@ -79,10 +85,23 @@ class SearchSetup:
             )
 
     # ------------------------------------------------------------------ checks
-    def _accuracy_source(self, wanted: list[str]) -> None:
+    def _num_classes(self, facts: _SupernetFacts | None, model: Predictor | None) -> int:
+        """The supernet's class count, else the one the predictor's cost features were counted at, else the
+        config's; a supernet and a predictor that disagree cannot share features."""
+        recorded = model.num_classes if model is not None else None
+        if facts is not None and recorded is not None and facts.num_classes != recorded:
+            raise ConfigError(
+                f"the supernet has {facts.num_classes} classes but predictor {self.config.predictor} was fitted on "
+                f"features counted at {recorded}",
+                field="predictor",
+                value=self.config.predictor,
+            )
+        return facts.num_classes if facts else recorded or self.config.num_classes
+
+    def _accuracy_source(self, wanted: list[str], model: Predictor | None) -> None:
         config = self.config
         if config.predictor:
-            self.predictor = PredictedAccuracy(config.predictor, self.space, self.num_classes)
+            self.predictor = PredictedAccuracy(config.predictor, self.space, self.num_classes, model)
             self.accuracy_metric = self.predictor.metric
         elif not config.supernet:
             raise ConfigError(
@@ -169,6 +188,22 @@ class SearchSetup:
             known=known,
             violations=violations,
         )
+
+    @property
+    def keeps_domain(self) -> bool:
+        """Whether candidates outside the predictor's training domain are infeasible (a predictor scores
+        accuracy and ``allow_extrapolation`` is off)."""
+        return self.predictor is not None and not self.config.allow_extrapolation
+
+    def domain_values(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Per arch, whether it lies in the predictor's training domain and the ``domain`` constraint value
+        (its distance outside; <= 0 feasible). Without a predictor: all inside."""
+        if self.predictor is None:
+            return np.ones(len(archs), dtype=bool), np.zeros(len(archs))
+        distance = self.predictor.domain_distance(archs)
+        return distance == 0, distance
+
+    domain_constraint = DOMAIN_CONSTRAINT
 
     def sentinel(self, name: str) -> float:
         """The value told for a measured metric of a candidate a cheap budget ruled out."""

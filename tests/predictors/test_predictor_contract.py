@@ -17,4 +17,5 @@ class TestPredictorContract(PredictorContract):
         "gbm": {"rounds": 30},
         "ridge_gbm": {"rounds": 30},
         "mlp_ensemble": {"members": 3, "hidden": (16, 16), "steps": 60},
+        "blend": {"members": 3, "hidden": (16, 16), "steps": 60},
     }

@@ -13,7 +13,7 @@ import pytest
 import predictors
 from search_spaces import CheckpointError, ConfigError, UnknownNameError
 
-FAST = {"mlp_ensemble": {"steps": 250}, "gbm": {"rounds": 150}, "ridge_gbm": {"rounds": 150}}
+FAST = {"mlp_ensemble": {"steps": 250}, "gbm": {"rounds": 150}, "ridge_gbm": {"rounds": 150}, "blend": {"steps": 250}}
 
 
 @pytest.fixture(params=predictors.predictor_kinds())

@@ -28,6 +28,7 @@ SMALL_OPTIONS = {
     "mlp_ensemble": {"members": 2, "hidden": (8,), "steps": 20},
     "gbm": {"rounds": 4},
     "ridge_gbm": {"rounds": 4},
+    "blend": {"members": 2, "hidden": (8,), "steps": 20},
 }
 
 
@@ -98,7 +99,7 @@ COMMON: list[tuple[str, Edit, type[NasError], list[str]]] = [
     # wrong type
     ("a_json_list", raw_meta("[1, 2]"), CheckpointError, ["is not a predictor file"]),
     ("format_other", meta_edit(lambda m: m.__setitem__("format", "sklearn")), CheckpointError, ["format='sklearn'"]),
-    ("version_2", meta_edit(lambda m: m.__setitem__("format_version", 2)), CheckpointError, ["format_version=2"]),
+    ("version_3", meta_edit(lambda m: m.__setitem__("format_version", 3)), CheckpointError, ["format_version=3"]),
     (
         "version_text",
         meta_edit(lambda m: m.__setitem__("format_version", "1")),
@@ -243,10 +244,30 @@ BOOSTED: list[tuple[str, Edit, type[NasError], list[str]]] = [
 ]
 
 
+BLEND: list[tuple[str, Edit, type[NasError], list[str]]] = [
+    ("weights_missing", lambda f: (f / "weights.safetensors").unlink(), CheckpointError, ["weights.safetensors"]),
+    ("gp_x_wrong_shape", set_setting("gp_x", [[0.0]]), CheckpointError, ["gp_x must be a"]),
+    ("gp_x_huge_claim", set_setting("gp_alpha", [0.0] * 5), CheckpointError, ["gp_x must be a 5 x"]),
+    ("gp_theta_short", set_setting("gp_theta", [0.0]), CheckpointError, ["gp_theta must hold"]),
+    ("gp_alpha_text", set_setting("gp_alpha", ["a"]), CheckpointError, ["gp_alpha must be a list of numbers"]),
+    ("gp_scale_negative", set_setting("gp_scale", -1.0), CheckpointError, ["gp_scale > 0"]),
+    ("coef_short", set_setting("coef", [0.0]), CheckpointError, ["linear part must hold"]),
+    ("spread_zero", set_setting("spread", [0.0, 0.0, 0.0, 0.0]), CheckpointError, ["spread > 0"]),
+    ("counts_out_of_range", set_setting("counts", [99]), CheckpointError, ["do not fit 4 inputs"]),
+    (
+        "mlp_members_million",
+        meta_edit(lambda m: m["settings"]["mlp"].__setitem__("members", 10**6)),
+        CheckpointError,
+        ["shapes", "settings imply"],
+    ),
+    ("mlp_missing", meta_edit(lambda m: m["settings"].pop("mlp")), CheckpointError, ["settings lack 'mlp'"]),
+]
+
+
 def _cases() -> list[Any]:
     cases = []
-    for kind in ("mlp_ensemble", "gbm", "ridge_gbm"):
-        specific = MLP if kind == "mlp_ensemble" else BOOSTED
+    for kind in ("mlp_ensemble", "gbm", "ridge_gbm", "blend"):
+        specific = MLP if kind == "mlp_ensemble" else BLEND if kind == "blend" else BOOSTED
         cases += [pytest.param(kind, *case[1:], id=f"{kind}-{case[0]}") for case in [*COMMON, *specific]]
     return cases
 

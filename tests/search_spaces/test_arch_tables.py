@@ -13,7 +13,7 @@ import pytest
 
 import nas
 from nas.cli import main
-from search_spaces import DataError
+from search_spaces import ConfigError, DataError
 from search_spaces.table import read_arch_table, write_table
 
 SPACE = nas.get_space("ofa_mbv3_small")
@@ -120,3 +120,49 @@ def test_predictor_cli_fit_then_eval(tmp_path: Path, capsys: pytest.CaptureFixtu
     argv[argv.index("ofa_mbv3_small")] = "ofa_mbv3"  # a predictor of one space on another space's table
     assert main(argv) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def dynast_spec(arch: nas.Arch, space: nas.SearchSpace, filler: int | None = None) -> str:
+    """``arch`` as DyNAS-T writes it: a Python dict literal with ``'wid': None`` and ``'r': [224]``; ``filler``
+    overwrites the inactive kernel slots (which once-for-all ignores)."""
+    spec = space.to_ofa_config(arch)
+    if filler is not None:
+        for stage, depth in enumerate(spec["d"]):
+            for block in range(depth, 4):
+                spec["ks"][stage * 4 + block] = filler
+    return repr(spec)
+
+
+def test_spec_column_of_python_literals_and_repeats(tmp_path: Path) -> None:
+    space = nas.get_space("ofa_mbv3")
+    archs = [space.sample(random.Random(i)).to_dict() | {"resolution": 224} for i in range(4)]
+    archs = [space.validate(a) for a in archs]
+    specs = [dynast_spec(a, space) for a in archs] + [dynast_spec(archs[1], space, filler=7)]
+    assert specs[-1] != specs[1]  # same active blocks, other inactive slots: the same subnet
+    frame = pd.DataFrame({"Sub-network": specs, "Date": "2022-11-01", "Top-1 Acc (%)": [71.0, 72.0, 73.0, 74.0, 73.0]})
+    frame.to_csv(tmp_path / "dynast.csv", index=False)
+    assert "'wid': None" in (tmp_path / "dynast.csv").read_text()
+    with pytest.raises(DataError, match=r"row 6, column 'Sub-network': duplicate architecture \(same as row 3\)"):
+        read_arch_table(tmp_path / "dynast.csv", metric_columns=["Top-1 Acc (%)"], space=space)
+    table = read_arch_table(tmp_path / "dynast.csv", metric_columns=["Top-1 Acc (%)"], space=space, duplicates="mean")
+    assert table.archs == archs and table.merged == 1
+    assert table.column("Top-1 Acc (%)").tolist() == [71.0, 72.5, 73.0, 74.0]
+    named = read_arch_table(tmp_path / "dynast.csv", ["Sub-network"], ["Top-1 Acc (%)"], space=space, duplicates="mean")
+    assert named.archs == archs
+    both = table.stack(named)
+    assert both.archs == archs and both.merged == 1 + 1 + 4
+    assert both.column("Top-1 Acc (%)").tolist() == [71.0, 72.5, 73.0, 74.0]
+
+
+def test_bad_spec_cells_are_data_errors_and_never_run(tmp_path: Path) -> None:
+    space = nas.get_space("ofa_mbv3")
+    good = dynast_spec(space.validate(space.smallest().to_dict() | {"resolution": 224}), space)
+    cells = [good, "{'ks': __import__('os').getcwd()}", good.replace("'r': [224]", "'r': [225]")]
+    for index, cell in enumerate(cells[1:], start=1):
+        pd.DataFrame({"Sub-network": [good, cell], "acc": [1.0, 2.0]}).to_csv(tmp_path / f"{index}.csv", index=False)
+    with pytest.raises(DataError, match=r"1\.csv, row 3, column 'Sub-network': .* is not a once-for-all spec"):
+        read_arch_table(tmp_path / "1.csv", ["Sub-network"], ["acc"], space=space)
+    with pytest.raises(DataError, match=r"2\.csv, row 3, column 'Sub-network': r=225 not in"):
+        read_arch_table(tmp_path / "2.csv", metric_columns=["acc"], space=space)
+    with pytest.raises(ConfigError, match="duplicates"):
+        read_arch_table(tmp_path / "2.csv", metric_columns=["acc"], space=space, duplicates="first")

@@ -27,7 +27,7 @@ import predictors
 from nas.cli.predictor import arch_featurizer
 from nas.data import load_dataset
 from nas.supernet import load_supernet
-from nas.training.evaluation import _score, calibrate_bn, resize
+from nas.training.evaluation import calibrate_bn, resize, score
 from nas.training.tables import read_arch_table
 
 SEEDS = 5
@@ -50,7 +50,7 @@ def calibration_noise(supernet: torch.nn.Module, archs: list, data: object) -> d
         for start in losses:
             subnet = supernet.extract(arch)
             calibrate_bn(subnet, resize(data.train.images[start : start + 512], resolution))  # type: ignore[attr-defined]
-            losses[start].append(_score(subnet, resize(heldout, resolution), labels, 256).loss)
+            losses[start].append(score(subnet, resize(heldout, resolution), labels, 256).loss)
     first, second = np.array(losses[0]), np.array(losses[512])
     return {
         "subnets": len(archs),

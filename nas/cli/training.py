@@ -7,8 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.cli.common import Commands, add_data_arguments, handled, load_data, table
+from nas.cli.common import Commands, add_data_arguments, handled, table
 from nas.core.config import load_yaml, parse_config
+from nas.data import load_dataset, parse_class_selection
 from nas.supernet.checkpoint import load_supernet
 from nas.training.config import TrainConfig, progressive_shrinking_phases
 from nas.training.evaluation import SPLITS, EvalCache, evaluate, file_digest
@@ -28,13 +29,21 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "seed": args.seed,
         "device": args.device,
         "threads": args.threads,
+        "init_from": args.init_from,
+        "init_net": args.net,
+        "num_classes": args.num_classes,
     }
     data.update({k: v for k, v in overrides.items() if v is not None})
     # flags merge into sections only where the file has a mapping (or nothing); any other type is left for
     # parse_config to reject with the field's name
     data_flags = {
         k: v
-        for k, v in (("name", args.data), ("root", args.data_root), ("resolution", args.resolution))
+        for k, v in (
+            ("name", args.data),
+            ("root", args.data_root),
+            ("resolution", args.resolution),
+            ("classes", parse_class_selection(args.classes) if args.classes is not None else None),
+        )
         if v is not None
     }
     if data_flags and isinstance(data.get("data", {}), dict):
@@ -73,18 +82,28 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     supernet = load_supernet(args.supernet).eval()
-    data = load_data(args)
+    classes = parse_class_selection(args.classes) if args.classes is not None else None
+    data = load_dataset(args.data, args.data_root, resolution=args.resolution, seed=args.data_seed, classes=classes)
     if data.num_classes != supernet.num_classes:
         raise ConfigError(
             f"{args.supernet} has {supernet.num_classes} classes but data set {args.data!r} has {data.num_classes}",
             field="data",
             value=args.data,
         )
-    cache = EvalCache(Path(args.supernet).with_name("eval_cache.jsonl"), file_digest(args.supernet), args.data)
+    data_key = args.data if classes is None else f"{args.data}[{','.join(classes)}]"
+    cache = EvalCache(Path(args.supernet).with_name("eval_cache.jsonl"), file_digest(args.supernet), data_key)
     rows = []
     for text in args.arch:
         arch = parse_arch(text, supernet.space)
-        result = evaluate(supernet, arch, data, args.split, args.calibration_images, cache=cache)
+        result = evaluate(
+            supernet,
+            arch,
+            data,
+            args.split,
+            args.calibration_images,
+            cache=cache,
+            calibration_batch=args.calibration_batch,
+        )
         rows.append(
             {
                 "arch": text if len(text) < 40 else arch.key,
@@ -95,7 +114,12 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 "labels": arch.to_dict(),
             }
         )
-    return {"split": args.split, "results": rows}
+    return {
+        "split": args.split,
+        "calibration_images": args.calibration_images,
+        "calibration_batch": args.calibration_batch,
+        "results": rows,
+    }
 
 
 def _render_evaluation(report: dict[str, Any]) -> None:
@@ -109,7 +133,10 @@ def register(commands: Commands) -> None:
         "train",
         "train a supernet from a YAML config and flags",
         "Train a weight-sharing supernet. Flags override the YAML config; unknown config keys are "
-        "errors. --resume RUN_DIR continues a run from its last checkpoint exactly.",
+        "errors. --resume RUN_DIR continues a run from its last checkpoint exactly. --init-from FILE fine-tunes: "
+        "every weight but the classifier's comes from FILE (a supernet file, or with --net a once-for-all "
+        "checkpoint), the classifier starts fresh with the data set's classes, and every subnet stays trainable "
+        "(sandwich or progressive recipe); such a run resumes like any other.",
     )
     train.add_argument("--config", help="YAML file of TrainConfig settings")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder from checkpoints/last.pt")
@@ -117,7 +144,32 @@ def register(commands: Commands) -> None:
     train.add_argument("--supernet", help="registered supernet (see `nas spaces`)")
     train.add_argument("--data", help="data set: digits, cifar10 or imagefolder")
     train.add_argument("--data-root", help="folder of the data set (cifar10, imagefolder)")
-    train.add_argument("--resolution", type=int, help="stored image resolution")
+    train.add_argument(
+        "--resolution",
+        type=int,
+        help="stored image resolution; imagefolder from 128 up is preprocessed like once-for-all's ImageNet "
+        "evaluation (shorter side to ceil(r/0.875), bilinear, centre crop r, ImageNet mean/std)",
+    )
+    train.add_argument(
+        "--classes", metavar="SELECTION", help="keep only these classes, relabelled in order: 5-9, 0,2,4 or cat,dog"
+    )
+    train.add_argument(
+        "--init-from",
+        metavar="FILE",
+        help="start from FILE's weights, all but the classifier's: a supernet file (supernet.pt or a training "
+        "checkpoint) or, with --net, a once-for-all checkpoint; the run's supernet may be another space whose "
+        "non-classifier tensors have the same shapes (once-for-all's w1.0 weights fit ofa_mbv3_small)",
+    )
+    train.add_argument(
+        "--net",
+        metavar="PUBLISHED_NET",
+        help="the published net --init-from holds, e.g. ofa_mbv3_d234_e346_k357_w1.0 (see `nas import ofa --help`)",
+    )
+    train.add_argument(
+        "--num-classes",
+        type=int,
+        help="outputs of the fresh classifier; must equal the data set's class count (default: that count)",
+    )
     train.add_argument(
         "--recipe",
         choices=["sandwich", "progressive"],
@@ -138,12 +190,31 @@ def register(commands: Commands) -> None:
         "eval",
         "accuracy of subnets of a trained supernet",
         "Evaluate subnets (after BN recalibration on training images) on a split. Results are "
-        "cached beside the checkpoint, keyed by checkpoint hash, arch and split.",
+        "cached beside the checkpoint, keyed by checkpoint hash, arch and split. As once-for-all does: BN "
+        "statistics from 2,000 training images in batches of 200, and imagefolder at --resolution 128 or more "
+        "preprocessed like its ImageNet evaluation (shorter side to ceil(r/0.875), bilinear, centre crop r, "
+        "ImageNet mean/std); pass --resolution equal to the subnets' resolution for numbers comparable with "
+        "published ones (other resolutions are resized from the stored images).",
     )
     evaluation.add_argument("--supernet", required=True, help="supernet.pt or a training checkpoint")
     evaluation.add_argument(
         "--arch", required=True, nargs="+", help="smallest, largest, a JSON file, inline JSON labels or an OFA config"
     )
-    add_data_arguments(evaluation)
+    add_data_arguments(evaluation, calibration=False)
+    evaluation.add_argument(
+        "--classes", metavar="SELECTION", help="keep only these classes, relabelled in order: 5-9, 0,2,4 or cat,dog"
+    )
+    evaluation.add_argument(
+        "--calibration-images",
+        type=int,
+        default=2000,
+        help="training images for BN recalibration (default: 2000, as once-for-all; all if fewer)",
+    )
+    evaluation.add_argument(
+        "--calibration-batch",
+        type=int,
+        default=200,
+        help="batch size of the BN recalibration; the variance estimate depends on it (default: 200)",
+    )
     evaluation.add_argument("--split", default="test", choices=SPLITS)
     evaluation.set_defaults(func=handled(_evaluate, _render_evaluation))

@@ -13,7 +13,9 @@ Three data sets are known (:func:`list_datasets`), one module each:
 
 Every image becomes a 3-channel float32 tensor of ``resolution`` x ``resolution`` (grayscale is repeated to 3
 channels, other sizes are stretched with bilinear interpolation), normalized per channel with the mean and
-standard deviation of the train split (:mod:`nas.data.splits`). :func:`load_dataset` returns the three splits as
+standard deviation of the train split (:mod:`nas.data.splits`); ``imagefolder`` at ImageNet resolutions is
+preprocessed as once-for-all evaluates ImageNet instead (:mod:`nas.data.preprocessing`). ``classes=`` keeps some
+classes of any data set (:mod:`nas.data.classes`). :func:`load_dataset` returns the three splits as
 :class:`TensorImageDataset` objects whose ``images`` and ``labels`` tensors a trainer may slice directly. Another
 data set is one more module with a loader registered by :func:`register_dataset` (:mod:`nas.data.registry`),
 imported below.
@@ -27,6 +29,7 @@ imported below.
 from __future__ import annotations
 
 from nas.data import cifar10, digits, imagefolder  # noqa: F401  (registers the loaders)
+from nas.data.classes import parse_class_selection, select_classes
 from nas.data.datasets import DataSplits, TensorImageDataset
 from nas.data.imagefolder import IMAGE_EXTENSIONS
 from nas.data.registry import list_datasets, load_dataset, register_dataset
@@ -37,5 +40,7 @@ __all__ = [
     "TensorImageDataset",
     "list_datasets",
     "load_dataset",
+    "parse_class_selection",
     "register_dataset",
+    "select_classes",
 ]

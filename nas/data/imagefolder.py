@@ -1,6 +1,12 @@
 """The ``imagefolder`` data set: a small custom data set of image files in class sub-folders, optionally already
 split into ``train/``, ``val/`` and ``test/``. Every image is decoded into memory, so it is meant for small data
-sets; missing splits are carved from the train images."""
+sets; missing splits are carved from the train images.
+
+Below :data:`~nas.data.preprocessing.OFA_MIN_RESOLUTION` an image is stretched to the resolution and the splits are
+normalized with the train split's statistics. From it up (ImageNet resolutions) every split is preprocessed as
+once-for-all evaluates ImageNet (:mod:`nas.data.preprocessing`: shorter side to ``ceil(r / 0.875)``, bilinear,
+centre crop ``r``, ImageNet mean and std), so imported subnets score as their published numbers do.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import torch
 
 from nas.data.checks import root_folder
 from nas.data.datasets import DataSplits
+from nas.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, OFA_MIN_RESOLUTION, ofa_crop
 from nas.data.registry import register_dataset
 from nas.data.splits import fraction_count, make_splits, resize, three_way
 from search_spaces.errors import DataError
@@ -49,7 +56,9 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _read_image(path: Path, resolution: int) -> torch.Tensor:
-    """Decode one image file to a float32 RGB tensor ``(3, resolution, resolution)`` with values in [0, 1]."""
+    """Decode one image file to a float32 RGB tensor ``(3, resolution, resolution)`` with values in [0, 1]:
+    stretched to the resolution, or from :data:`OFA_MIN_RESOLUTION` up resized and centre-cropped like
+    once-for-all."""
     from PIL import Image
 
     try:
@@ -57,7 +66,13 @@ def _read_image(path: Path, resolution: int) -> torch.Tensor:
             image.load()
             if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):  # 16-bit grayscale
                 gray = np.clip(np.asarray(image, dtype=np.float32) / 65535.0, 0.0, 1.0)
-                array = np.repeat(gray[:, :, None], 3, axis=2)
+                if resolution >= OFA_MIN_RESOLUTION:
+                    rgb = Image.fromarray(np.round(gray * 255.0).astype(np.uint8)).convert("RGB")
+                    array = ofa_crop(rgb, resolution)
+                else:
+                    array = np.repeat(gray[:, :, None], 3, axis=2)
+            elif resolution >= OFA_MIN_RESOLUTION:
+                array = ofa_crop(image.convert("RGB"), resolution)
             else:
                 array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     except Exception as exc:  # PIL raises many types for bad files; all mean this file cannot be used
@@ -105,6 +120,11 @@ def _class_names_of(folder: Path, layout: str) -> list[str]:
     return names
 
 
+def _normalization(resolution: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """ImageNet's mean and std at ImageNet resolutions; None (the train split's statistics) below."""
+    return (IMAGENET_MEAN, IMAGENET_STD) if resolution >= OFA_MIN_RESOLUTION else None
+
+
 @register_dataset("imagefolder")
 def _load_imagefolder(
     root: str | os.PathLike[str] | None, resolution: int, seed: int, val_fraction: float, test_fraction: float
@@ -135,7 +155,7 @@ def _load_imagefolder(
             split: (images[torch.from_numpy(idx)], torch.from_numpy(labels[idx]))
             for split, idx in (("train", train), ("val", val), ("test", test))
         }
-        return make_splits("imagefolder", parts, class_names, resolution)
+        return make_splits("imagefolder", parts, class_names, resolution, normalization=_normalization(resolution))
 
     if "train" not in split_dirs:
         raise DataError(f"{folder} has {'/, '.join(split_dirs)}/ but no train/ folder; expected {layout}")
@@ -170,4 +190,4 @@ def _load_imagefolder(
         if split in split_dirs:
             split_images, split_labels = _read_class_folders(folder / split, class_names, resolution, every_class=False)
             parts[split] = (split_images, torch.from_numpy(split_labels))
-    return make_splits("imagefolder", parts, class_names, resolution)
+    return make_splits("imagefolder", parts, class_names, resolution, normalization=_normalization(resolution))

@@ -9,11 +9,13 @@ one module holding a loader decorated with ``@register_dataset("name")``, import
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nas.data.checks import check_fraction, check_resolution, check_root, check_seed
+from nas.data.classes import select_classes
 from nas.data.datasets import DataSplits
+from search_spaces.errors import ConfigError
 from search_spaces.registry import Registry
 
 __all__ = ["DATASETS", "Loader", "list_datasets", "load_dataset", "register_dataset"]
@@ -41,6 +43,7 @@ def load_dataset(
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
+    classes: Sequence[str] | None = None,
 ) -> DataSplits:
     """Load a data set into memory as normalized train, val and test tensors.
 
@@ -56,6 +59,8 @@ def load_dataset(
             It is not used where a ``val/`` folder exists.
         test_fraction: share of the images held out for testing, in (0, 0.5). Not used for ``cifar10`` (its
             test batch is the test split) nor where a ``test/`` folder exists.
+        classes: keep only these classes (names, e.g. ``["5", "6", "7", "8", "9"]`` of ``digits``), relabelled
+            ``0 .. k-1`` in this order (:func:`nas.data.classes.select_classes`); None keeps every class.
 
     Returns:
         The splits, as :class:`~nas.data.datasets.TensorImageDataset` objects normalized with the train split's
@@ -72,4 +77,11 @@ def load_dataset(
     check_fraction("val_fraction", val_fraction, allow_zero=True)
     check_fraction("test_fraction", test_fraction, allow_zero=False)
     check_root(root)
-    return loader(root, resolution, seed, float(val_fraction), float(test_fraction))
+    if classes is not None and (isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence)):
+        raise ConfigError(
+            f'classes must be a list of class names (parse "5-9" with parse_class_selection), got {classes!r}',
+            field="classes",
+            value=classes,
+        )
+    data = loader(root, resolution, seed, float(val_fraction), float(test_fraction))
+    return data if classes is None else select_classes(data, classes)

@@ -129,9 +129,15 @@ def make_splits(
     parts: dict[str, tuple[torch.Tensor, torch.Tensor]],
     class_names: Sequence[str],
     resolution: int,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> DataSplits:
-    """Normalize float images in [0, 1] (in place) with the train statistics and wrap them as DataSplits."""
-    mean, std = _channel_stats(parts["train"][0])
+    """Normalize float images in [0, 1] (in place) with ``normalization``'s (mean, std), by default the train
+    split's statistics, and wrap them as DataSplits."""
+    if normalization is None:
+        mean, std = _channel_stats(parts["train"][0])
+    else:
+        mean = torch.tensor(normalization[0], dtype=torch.float64)
+        std = torch.tensor(normalization[1], dtype=torch.float64)
     mean_tuple = tuple(float(v) for v in mean)
     std_tuple = tuple(float(v) for v in std)
     datasets: dict[str, TensorImageDataset] = {}

@@ -38,6 +38,7 @@ class DataConfig:
     test_fraction: float = 0.2
     augment_shift: int = 2  # random translation in pixels at training time; 0 turns it off
     limit_train: int = 0  # use only the first N training images (0: all); for smoke tests and quick trials
+    classes: list[str] = field(default_factory=list)  # keep only these class names, relabelled in order (empty: all)
 
     def __post_init__(self) -> None:
         require(1 <= self.resolution <= 4096, "data.resolution", self.resolution, "in 1..4096")
@@ -121,6 +122,9 @@ class TrainConfig:
     calibration_images: int = 512
     kd_temperature: float = 1.0
     student_label_weight: float = 0.5  # students' loss = (1 - w) * distillation + w * label cross-entropy
+    init_from: str | None = None  # start from this file's weights (all but the classifier): a supernet file or,
+    init_net: str | None = None  # with init_net (a published name), a once-for-all checkpoint
+    num_classes: int = 0  # the classifier's outputs; 0 takes the data set's, any other value must equal it
 
     def __post_init__(self) -> None:
         require(1 <= self.batch_size <= 65536, "batch_size", self.batch_size, "in 1..65536")
@@ -132,6 +136,13 @@ class TrainConfig:
         require(self.calibration_images >= 1, "calibration_images", self.calibration_images, ">= 1")
         require(self.kd_temperature > 0, "kd_temperature", self.kd_temperature, "> 0")
         require(0 <= self.student_label_weight <= 1, "student_label_weight", self.student_label_weight, "in [0, 1]")
+        require(self.num_classes >= 0, "num_classes", self.num_classes, ">= 0 (0: the data set's)")
+        if self.init_net is not None and self.init_from is None:
+            raise ConfigError(
+                f"init_net={self.init_net!r} names the published net of an init_from file, but init_from is not set",
+                field="init_net",
+                value=self.init_net,
+            )
 
     @property
     def total_epochs(self) -> int:

@@ -3,7 +3,8 @@
 Weight sharing leaves batch-norm running statistics that fit no particular subnet, so every accuracy the platform
 reports is measured after :func:`calibrate_bn` re-estimates them for the subnet on a fixed set of training images.
 :func:`evaluate` does both on an extracted copy (the supernet is untouched) and caches the result keyed by
-(checkpoint hash, arch, split, calibration size), so predictor data sets and searches never evaluate a subnet twice.
+(checkpoint hash, arch, split, calibration size and batch), so predictor data sets and searches never evaluate a
+subnet twice.
 """
 
 from __future__ import annotations
@@ -23,9 +24,20 @@ from nas.data import DataSplits
 from nas.training.losses import class_scores
 from search_spaces import Arch, ConfigError, safe_json
 
-__all__ = ["EvalCache", "EvalResult", "calibrate_bn", "evaluate", "evaluate_splits", "file_digest", "resize"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "EvalCache",
+    "EvalResult",
+    "calibrate_bn",
+    "evaluate",
+    "evaluate_splits",
+    "file_digest",
+    "resize",
+]
 
 SPLITS = ("train", "val", "test")
+DEFAULT_BATCH = 256
+"""Batch size of evaluation (and of BN recalibration unless another is given)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,7 @@ def resize(images: Tensor, resolution: int) -> Tensor:
 
 
 @torch.no_grad()
-def calibrate_bn(model: nn.Module, images: Tensor, batch_size: int = 256) -> None:
+def calibrate_bn(model: nn.Module, images: Tensor, batch_size: int = DEFAULT_BATCH) -> None:
     """Re-estimate every batch norm's running statistics as the exact average over ``images``."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in norms]
@@ -82,16 +94,21 @@ def evaluate(
     data: DataSplits,
     split: str = "test",
     calibration_images: int = 512,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH,
     cache: EvalCache | None = None,
     device: torch.device | str = "cpu",
+    calibration_batch: int | None = None,
 ) -> EvalResult:
     """Accuracy and loss of ``arch`` on ``split`` after BN recalibration on the first training images.
 
     The calibration set is the first ``calibration_images`` of the training split (a fixed, seeded order), at the
-    arch's resolution, so the same call always gives the same answer.
+    arch's resolution, fed in batches of ``calibration_batch`` (default ``batch_size``; a batch norm's variance
+    estimate depends on it), so the same call always gives the same answer. once-for-all recalibrates on 2,000
+    images in batches of 200 (``nas eval``'s defaults).
     """
-    return evaluate_splits(supernet, arch, data, (split,), calibration_images, batch_size, cache, device)[split]
+    return evaluate_splits(
+        supernet, arch, data, (split,), calibration_images, batch_size, cache, device, calibration_batch
+    )[split]
 
 
 def evaluate_splits(
@@ -100,18 +117,24 @@ def evaluate_splits(
     data: DataSplits,
     splits: tuple[str, ...] = ("val", "test"),
     calibration_images: int = 512,
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH,
     cache: EvalCache | None = None,
     device: torch.device | str = "cpu",
+    calibration_batch: int | None = None,
 ) -> dict[str, EvalResult]:
     """:func:`evaluate` on several splits with one extraction and one BN recalibration (cached splits are skipped)."""
+    for name, value in (("calibration_images", calibration_images), ("calibration_batch", calibration_batch)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(
+                f"{name} must be a positive integer, got {value!r}", field=name, value=value, allowed=">= 1"
+            )
     for split in splits:
         if split not in SPLITS:
             raise ConfigError(f"split={split!r} not in {{{', '.join(map(repr, SPLITS))}}}", field="split", value=split)
     results: dict[str, EvalResult] = {}
     if cache is not None:
         for split in splits:
-            hit = cache.get(cache.key(arch, split, calibration_images))
+            hit = cache.get(cache.key(arch, split, calibration_images, calibration_batch or batch_size))
             if hit is not None:
                 results[split] = hit
     missing = [split for split in splits if split not in results]
@@ -120,12 +143,12 @@ def evaluate_splits(
     resolution = int(arch["resolution"])
     subnet = supernet.extract(arch).to(device)
     calibration = resize(data.train.images[:calibration_images].to(device), resolution)
-    calibrate_bn(subnet, calibration, batch_size)
+    calibrate_bn(subnet, calibration, calibration_batch or batch_size)
     for split in missing:
         dataset = getattr(data, split)  # split is one of SPLITS, checked above
         result = score(subnet, resize(dataset.images.to(device), resolution), dataset.labels.to(device), batch_size)
         if cache is not None:
-            cache.put(cache.key(arch, split, calibration_images), result)
+            cache.put(cache.key(arch, split, calibration_images, calibration_batch or batch_size), result)
         results[split] = result
     return results
 
@@ -158,8 +181,11 @@ class EvalCache:
                 except (ValueError, KeyError, TypeError):
                     continue
 
-    def key(self, arch: Arch, split: str, calibration_images: int) -> str:
-        return f"{self.prefix}:{arch.key}:{split}:{calibration_images}"
+    def key(self, arch: Arch, split: str, calibration_images: int, calibration_batch: int = DEFAULT_BATCH) -> str:
+        """The cache key of one evaluation; a calibration batch other than :data:`DEFAULT_BATCH` is part of it
+        (the default is left out, so caches written before the batch was a choice stay valid)."""
+        batch = "" if calibration_batch == DEFAULT_BATCH else f"/{calibration_batch}"
+        return f"{self.prefix}:{arch.key}:{split}:{calibration_images}{batch}"
 
     def get(self, key: str) -> EvalResult | None:
         return self._entries.get(key)

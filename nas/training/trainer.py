@@ -5,7 +5,8 @@ allowed subnet learns from the labels and the smallest plus ``random_subnets`` s
 labels (in-place distillation); in once-for-all phases the students learn from a frozen copy of the full network.
 A checkpoint holds everything needed to continue exactly: weights, optimizer, scheduler, step, phase and every
 random state; data order and augmentation are derived from the seed and the step, so a resumed run repeats the
-uninterrupted one.
+uninterrupted one. With ``init_from`` a run fine-tunes: every weight but the classifier's starts from that file
+(:mod:`nas.training.transfer`), once, when the run starts; a resumed run takes them from its checkpoint.
 
 The trainer holds the loop and its state; the checkpoint format lives in :mod:`nas.training.checkpoints`, the
 reports (``metrics.csv``, TensorBoard, progress bar) in :mod:`nas.training.run_log`, the augmentation in
@@ -31,6 +32,7 @@ from nas.core.config import config_to_dict, load_yaml, parse_config
 from nas.core.files import atomic_write_text
 from nas.core.runs import create_run_dir, write_manifest
 from nas.data import DataSplits, TensorImageDataset, load_dataset
+from nas.supernet.base import Supernet
 from nas.supernet.checkpoint import supernet_from_payload
 from nas.supernet.registry import create_supernet
 from nas.training.augmentation import random_shift
@@ -44,10 +46,11 @@ from nas.training.checkpoints import (
 )
 from nas.training.config import PhaseConfig, TrainConfig
 from nas.training.distributed import DistributedContext, init_distributed
-from nas.training.evaluation import resize
+from nas.training.evaluation import file_digest, resize
 from nas.training.losses import class_scores, classification_loss
 from nas.training.run_log import EpochTotals, RunLog
 from nas.training.sampling import PhaseChoices, SubnetSampler, create_subnet_sampler
+from nas.training.transfer import load_initial_supernet, transfer_weights
 from search_spaces import Arch, CheckpointError, ConfigError, NasError
 from search_spaces.parsing import arch_from_json
 
@@ -85,7 +88,16 @@ def select_device(name: str) -> torch.device:
 class Trainer:
     """Trains a supernet as its :class:`TrainConfig` says, writing everything under ``run_dir``."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True, log: TextIO = sys.stderr):
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        progress: bool = True,
+        log: TextIO = sys.stderr,
+        init_weights: bool = True,
+    ):
+        """Load the data and build the supernet; with ``config.init_from`` (and ``init_weights``, which a resume
+        from a checkpoint turns off) take every weight but the classifier's from that file."""
         self.config = config
         self.run_dir = run_dir
         self.device = select_device(config.device)
@@ -104,7 +116,16 @@ class Trainer:
             seed=config.data.seed,
             val_fraction=config.data.val_fraction,
             test_fraction=config.data.test_fraction,
+            classes=config.data.classes or None,
         )
+        if config.num_classes and config.num_classes != self.data.num_classes:
+            raise ConfigError(
+                f"num_classes={config.num_classes} but data set {config.data.name!r} has {self.data.num_classes} "
+                f"classes ({', '.join(self.data.class_names)})",
+                field="num_classes",
+                value=config.num_classes,
+                allowed=self.data.num_classes,
+            )
         if config.data.limit_train > 0:
             self.data = _limit_train(self.data, config.data.limit_train)
         global_batch = config.batch_size * self.dist.world_size
@@ -115,7 +136,11 @@ class Trainer:
                 field="batch_size",
                 value=config.batch_size,
             )
-        self.supernet = create_supernet(config.supernet, num_classes=self.data.num_classes).to(self.device)
+        self.supernet = create_supernet(config.supernet, num_classes=self.data.num_classes)
+        self.initialized_from: dict[str, Any] | None = None
+        if config.init_from is not None and init_weights:
+            self.initialized_from = _initial_weights(config.init_from, config.init_net, self.supernet)
+        self.supernet = self.supernet.to(self.device)
         if config.channels_last:
             self.supernet = self.supernet.to(memory_format=torch.channels_last)
         self.rng = random.Random(config.seed)
@@ -146,7 +171,8 @@ class Trainer:
         if context.is_main:
             create_run_dir(name, root)
             atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
-            write_manifest(run_dir, config_to_dict(config), kind="train", world_size=context.world_size)
+            extra = {"init_from": trainer.initialized_from} if trainer.initialized_from else {}
+            write_manifest(run_dir, config_to_dict(config), kind="train", world_size=context.world_size, **extra)
         context.barrier()
         return trainer
 
@@ -161,8 +187,8 @@ class Trainer:
         if not config_path.is_file():
             raise CheckpointError(f"{run_dir} is not a training run (no config.yaml)")
         config = parse_config(TrainConfig, load_yaml(config_path))
-        trainer = cls(config, run_dir, **options)
         checkpoint = checkpoint_path(run_dir)
+        trainer = cls(config, run_dir, init_weights=not checkpoint.is_file(), **options)
         if checkpoint.is_file():
             trainer._load_checkpoint(checkpoint)
         trainer.run_log.trim_metrics(trainer._epochs_done())
@@ -430,6 +456,16 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.optim.grad_clip, foreach=True)
             self.optimizer.step()
         return loss_value, student_mean, hits
+
+
+def _initial_weights(path: str, net: str | None, supernet: Supernet) -> dict[str, Any]:
+    """Put the weights of ``path`` (all but the classifier; ``net``: its published name) into ``supernet``;
+    returns what the manifest records: the file, its SHA-256, the published net and the classifier keys left
+    fresh."""
+    with torch.random.fork_rng(devices=[]):  # building the source draws random numbers the run must not see
+        source = load_initial_supernet(path, net)
+        fresh = transfer_weights(source, supernet, path)
+    return {"path": path, "sha256": file_digest(path), "net": net, "fresh": fresh}
 
 
 def _limit_train(data: DataSplits, count: int) -> DataSplits:

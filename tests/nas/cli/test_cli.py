@@ -135,7 +135,10 @@ def test_quickstart_and_eval_end_to_end_json(tmp_path: Path) -> None:
         folder = tmp_path / export["folder"]
         assert {"model.safetensors", "model.onnx", "card.json", "card.md"} <= {p.name for p in folder.iterdir()}
 
-    evaluated = run_nas("eval", "--supernet", str(supernet), "--arch", "smallest", "largest", "--json", cwd=tmp_path)
+    calibration = ["--calibration-images", "512", "--calibration-batch", "256"]  # the quickstart's, not eval's default
+    evaluated = run_nas(
+        "eval", "--supernet", str(supernet), "--arch", "smallest", "largest", *calibration, "--json", cwd=tmp_path
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     results = json.loads(evaluated.stdout)["results"]
     by_name = {row["subnet"]: row for row in report["subnets"]}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nas.supernet.families.mobilenetv3.costs import MEMORY_METRICS, MobileNetV3Costs
+from nas.supernet.families.mobilenetv3.costs import MobileNetV3Costs
 from nas.supernet.families.mobilenetv3.elastic import ElasticMBConv, ElasticMobileNetV3
 from nas.supernet.families.mobilenetv3.parts import MobileNetV3Parts
 from nas.supernet.families.mobilenetv3.published import PUBLISHED
 from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
+from nas.supernet.part_costs import MEMORY_METRICS
 from nas.supernet.registry import Family, register_family
 
 __all__ = ["FAMILY", "ElasticMBConv", "ElasticMobileNetV3", "MobileNetV3Costs", "MobileNetV3Subnet"]

@@ -1,47 +1,20 @@
 """The cost model of MobileNetV3 subnets: MACs, parameters and memory (weights, inference peak, MCUNet's int8 peak,
-training), each composed from memoized per-part figures so a search can ask for thousands of archs a second."""
+training), composed from memoized per-part figures (:mod:`nas.supernet.part_costs`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from nas.supernet.costs import CostModel, Metric
 from nas.supernet.families.mobilenetv3.memory import SubnetMemory
-from nas.supernet.families.mobilenetv3.parts import subnet_macs, subnet_params
-from search_spaces import Arch, MobileNetV3Space
+from nas.supernet.part_costs import PartChainCosts
+from search_spaces import MobileNetV3Space
 
-__all__ = ["MEMORY_METRICS", "MobileNetV3Costs"]
-
-MEMORY_METRICS = (
-    Metric("peak_memory", "minimize", "bytes", "cheap", "peak activation memory of inference, batch 1, fp32"),
-    Metric("mcu_memory", "minimize", "bytes", "cheap", "MCUNet's int8 peak SRAM"),
-    Metric("training_memory", "minimize", "bytes", "cheap", "training step memory at --train-batch"),
-)
+__all__ = ["MobileNetV3Costs"]
 
 
-class MobileNetV3Costs(CostModel):
+class MobileNetV3Costs(PartChainCosts):
     """MACs, parameters and memory of a :class:`~search_spaces.MobileNetV3Space`'s subnets."""
 
     space: MobileNetV3Space
+    memory: SubnetMemory
 
     def __init__(self, space: MobileNetV3Space, num_classes: int):
-        super().__init__(space, num_classes)
-        self.memory = SubnetMemory(space, num_classes)
-
-    def macs(self, arch: Arch) -> int:
-        return subnet_macs(self.space, arch, self.num_classes)
-
-    def params(self, arch: Arch) -> int:
-        return subnet_params(self.space, arch, self.num_classes)
-
-    def metrics(self, train_batch: int = 32) -> dict[str, Callable[[Arch], float]]:
-        return {
-            **super().metrics(train_batch),
-            "peak_memory": self.memory.inference_peak_bytes,
-            "mcu_memory": self.memory.mcunet_peak_bytes,
-            "training_memory": lambda arch: self.memory.training(arch, train_batch).total_bytes,
-        }
-
-    def memory_report(self, arch: Arch) -> dict[str, Any]:
-        return self.memory.report(arch)
+        super().__init__(space, num_classes, SubnetMemory(space, num_classes))

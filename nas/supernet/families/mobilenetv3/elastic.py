@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d, DynamicDepthwiseConv2d, DynamicSqueezeExcite
 from nas.supernet.base import Supernet
-from nas.supernet.extraction import adopt, permute_, prefixed
+from nas.supernet.extraction import adopt_copies, permute_, prefixed
 from nas.supernet.families.mobilenetv3.parts import subnet_macs, subnet_params
 from nas.supernet.families.mobilenetv3.static import ConvBnAct, MobileNetV3Subnet, activation, first_block
 from search_spaces import Arch, MobileNetV3Space, make_divisible
@@ -194,9 +194,7 @@ class ElasticMobileNetV3(Supernet):
         """
         state = self.active_state_dict(arch)
         subnet = MobileNetV3Subnet(self.space, self._active_arch, self.num_classes, self.dropout_rate, "meta")
-        with torch.no_grad():
-            adopt(subnet, {key: value.detach().clone() for key, value in state.items()})
-        return subnet.train(self.training)
+        return adopt_copies(subnet, state).train(self.training)
 
     def active_state_dict(self, arch: Arch | None = None) -> dict[str, Tensor]:
         """The state dict of the static subnet for ``arch`` (default: active), as views into the supernet."""

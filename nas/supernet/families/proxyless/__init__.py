@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from nas.supernet.families.mobilenetv3.costs import MEMORY_METRICS
 from nas.supernet.families.proxyless.costs import ProxylessCosts
 from nas.supernet.families.proxyless.elastic import ElasticProxylessNAS
 from nas.supernet.families.proxyless.parts import ProxylessParts
 from nas.supernet.families.proxyless.published import PUBLISHED
 from nas.supernet.families.proxyless.static import ProxylessSubnet
+from nas.supernet.part_costs import MEMORY_METRICS
 from nas.supernet.registry import Family, register_family
 
 __all__ = ["FAMILY", "ElasticProxylessNAS", "ProxylessCosts", "ProxylessSubnet"]

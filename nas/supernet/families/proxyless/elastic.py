@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.supernet.base import Supernet
-from nas.supernet.extraction import adopt, prefixed
+from nas.supernet.extraction import adopt_copies, prefixed
 from nas.supernet.families.mobilenetv3.elastic import ElasticMBConv
 from nas.supernet.families.mobilenetv3.static import ConvBnAct
 from nas.supernet.families.proxyless.parts import subnet_macs, subnet_params
@@ -108,9 +108,7 @@ class ElasticProxylessNAS(Supernet):
         the weights, in the supernet's train/eval mode; ``arch`` stays active on the supernet afterwards."""
         state = self.active_state_dict(arch)
         subnet = ProxylessSubnet(self.space, self._active_arch, self.num_classes, self.dropout_rate, "meta")
-        with torch.no_grad():
-            adopt(subnet, {key: value.detach().clone() for key, value in state.items()})
-        return subnet.train(self.training)
+        return adopt_copies(subnet, state).train(self.training)
 
     def active_state_dict(self, arch: Arch | None = None) -> dict[str, Tensor]:
         """The state dict of the static subnet for ``arch`` (default: active), as views into the supernet."""

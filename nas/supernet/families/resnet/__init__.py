@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nas.supernet.families.resnet.costs import MEMORY_METRICS, ResNetCosts
+from nas.supernet.families.resnet.costs import ResNetCosts
 from nas.supernet.families.resnet.elastic import ElasticBottleneck, ElasticResNet
 from nas.supernet.families.resnet.parts import ResNetParts
 from nas.supernet.families.resnet.published import PUBLISHED
 from nas.supernet.families.resnet.static import ResNetSubnet
+from nas.supernet.part_costs import MEMORY_METRICS
 from nas.supernet.registry import Family, register_family
 
 __all__ = ["FAMILY", "ElasticBottleneck", "ElasticResNet", "ResNetCosts", "ResNetSubnet"]

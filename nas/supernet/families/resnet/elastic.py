@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from nas.layers import DynamicBatchNorm2d, DynamicConv2d
 from nas.supernet.base import Supernet
-from nas.supernet.extraction import adopt, permute_, prefixed
+from nas.supernet.extraction import adopt_copies, permute_, prefixed
 from nas.supernet.families.resnet.parts import subnet_macs, subnet_params
 from nas.supernet.families.resnet.static import ResNetSubnet
 from search_spaces import Arch, ResNetSpace
@@ -222,9 +222,7 @@ class ElasticResNet(Supernet):
         """
         state = self.active_state_dict(arch)
         subnet = ResNetSubnet(self.space, self._active_arch, self.num_classes, self.dropout_rate, "meta")
-        with torch.no_grad():
-            adopt(subnet, {key: value.detach().clone() for key, value in state.items()})
-        return subnet.train(self.training)
+        return adopt_copies(subnet, state).train(self.training)
 
     def active_state_dict(self, arch: Arch | None = None) -> dict[str, Tensor]:
         """The state dict of the static subnet for ``arch`` (default: active), as views into the supernet."""

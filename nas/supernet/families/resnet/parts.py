@@ -4,12 +4,10 @@ tables time, what the memory estimates compose, and the memoized MAC and paramet
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import lru_cache
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from nas.supernet.families.resnet.static import (
     BlockSpec,
@@ -21,6 +19,7 @@ from nas.supernet.families.resnet.static import (
     block_plan,
     stem_spec,
 )
+from nas.supernet.part_costs import parts_macs, parts_params
 from nas.supernet.parts import PartModel, SubnetPart
 from search_spaces import Arch, ResNetSpace
 
@@ -44,26 +43,6 @@ def build_part(part: SubnetPart, device: torch.device | str | None = None) -> nn
     return module.eval()
 
 
-@lru_cache(maxsize=1024)
-def _meta_module(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> nn.Module:
-    """A part built on the meta device (memoized by shape; used only for counting)."""
-    return build_part(SubnetPart(kind, spec, channels, 0), "meta")
-
-
-@lru_cache(maxsize=8192)
-def _module_macs(kind: str, spec: tuple[tuple[str, Any], ...], channels: int, size: int) -> int:
-    """FLOP-counter MACs of one static module at an input size (memoized by shape)."""
-    sample = torch.empty(1, channels, size, size, device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        _meta_module(kind, spec, channels)(sample)
-    return counter.get_total_flops() // 2
-
-
-@lru_cache(maxsize=4096)
-def _module_params(kind: str, spec: tuple[tuple[str, Any], ...], channels: int) -> int:
-    return sum(p.numel() for p in _meta_module(kind, spec, channels).parameters())
-
-
 def subnet_parts(space: ResNetSpace, arch: Arch, num_classes: int, dropout: float = 0.0) -> list[SubnetPart]:
     """Every module of ``arch``'s static subnet at its input size, in forward order (their sequence is the net)."""
     size = int(arch["resolution"])
@@ -82,13 +61,13 @@ def subnet_parts(space: ResNetSpace, arch: Arch, num_classes: int, dropout: floa
 
 def subnet_params(space: ResNetSpace, arch: Arch, num_classes: int) -> int:
     """Parameter count of ``arch``'s static subnet, from memoized per-module counts (no extraction needed)."""
-    return sum(_module_params(p.kind, p.spec, p.channels) for p in subnet_parts(space, arch, num_classes))
+    return parts_params(build_part, subnet_parts(space, arch, num_classes))
 
 
 def subnet_macs(space: ResNetSpace, arch: Arch, num_classes: int) -> int:
     """MACs of ``arch`` at its resolution and batch 1, equal to ``FlopCounterMode`` on the whole subnet / 2
     (counted module by module with memoized per-shape counts, so it costs microseconds once warm)."""
-    return sum(_module_macs(*part) for part in subnet_parts(space, arch, num_classes))
+    return parts_macs(build_part, subnet_parts(space, arch, num_classes))
 
 
 def distinct_parts(space: ResNetSpace, num_classes: int) -> list[SubnetPart]:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nas.supernet.families.proxyless import ElasticProxylessNAS, ProxylessSubnet
-from nas.supernet.families.proxyless.memory import SubnetMemory
+from nas.supernet.families.proxyless.memory import ProxylessMemory
 from nas.supernet.registry import create_supernet, published_net
 from nas.testing import randomize_
 from predictors.memory import inference_peak_bytes, mcunet_peak_bytes, training_memory, weight_bytes
@@ -104,7 +104,7 @@ def test_extraction_is_exact_in_float64_for_every_kernel_expand_and_depth() -> N
 @pytest.mark.parametrize("name", ["ofa_proxyless_w13", "ofa_proxyless_w13_small"])
 def test_composed_memory_equals_the_whole_network(name: str) -> None:
     space = get_space(name)
-    memory = SubnetMemory(space, 10)
+    memory = ProxylessMemory(space, 10)
     rng = random.Random(3)
     for arch in [space.smallest(), space.largest(), space.sample(rng)]:
         size = int(arch["resolution"])

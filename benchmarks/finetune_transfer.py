@@ -2,12 +2,14 @@
 (``--init-from``: every weight but the classifier), against the same recipe from random initialisation for the
 same E epochs.
 
-Both arms use the quickstart recipe (sandwich rule, in-place distillation, one random subnet per step), the same
-seed and data order. Each is scored on the 5-9 test split for the largest, the smallest and 20 random subnets (the
-same 22 for both), each after BN recalibration on the 5-9 training images in batches of 200. About 10 minutes on 2
-cores (torch threads: --threads, recorded; on a busy machine 1 thread avoids oversubscription).
+Both arms use the quickstart recipe (sandwich rule, in-place distillation, one random subnet per step) with the
+same training seed and data order, repeated for each of --seeds (0, 1, 2: mean, standard deviation and worst).
+Each is scored on the 5-9 test split for the largest, the smallest and 20 random subnets (the same 22 for both),
+each after BN recalibration on the 5-9 training images in batches of 200. About 20 minutes on 2 cores (torch
+threads: --threads, recorded; on a busy machine 1 thread avoids oversubscription).
 
-Run: bash .ci/venv python benchmarks/finetune_transfer.py [--epochs 3] [--pretrain-epochs 5] [--threads 2]
+Run: bash .ci/venv python benchmarks/finetune_transfer.py [--epochs 3] [--pretrain-epochs 5] [--seeds 0 1 2]
+     [--threads 2]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ SPACE = "ofa_mbv3_small"
 RESOLUTION = 32
 PRETRAIN_CLASSES = ["0", "1", "2", "3", "4"]
 FINETUNE_CLASSES = ["5", "6", "7", "8", "9"]
-PRETRAIN_SEED, FINETUNE_SEED, SUBNET_SEED, DATA_SEED = 0, 1, 2, 0
+PRETRAIN_SEED, SUBNET_SEED, DATA_SEED = 0, 2, 0
 RANDOM_SUBNETS = 20
 CALIBRATION_IMAGES, CALIBRATION_BATCH = 2000, 200  # once-for-all's; the 5-9 train split has fewer, so all of it
 
@@ -88,58 +90,81 @@ def summary(accuracies: list[float]) -> dict[str, float]:
     }
 
 
+def compare(source: Path, archs: list, epochs: int, seed: int, threads: int, root: Path) -> dict:
+    """Fine-tuned from ``source`` and from scratch, both with training seed ``seed``, scored on the same archs."""
+    finetuned, finetune_s = train(config(FINETUNE_CLASSES, epochs, seed, threads, str(source)), f"ft-{seed}", root)
+    from_scratch, scratch_s = train(config(FINETUNE_CLASSES, epochs, seed, threads), f"scratch-{seed}", root)
+    finetuned_acc = scores(finetuned, archs, FINETUNE_CLASSES)
+    scratch_acc = scores(from_scratch, archs, FINETUNE_CLASSES)
+    return {
+        "seed": seed,
+        "finetuned": {**summary(finetuned_acc), "seconds": round(finetune_s, 1)},
+        "from_scratch": {**summary(scratch_acc), "seconds": round(scratch_s, 1)},
+        "mean_gain": round(statistics.mean(finetuned_acc) - statistics.mean(scratch_acc), 4),
+        "subnets_better_finetuned": sum(f > s for f, s in zip(finetuned_acc, scratch_acc)),
+        "subnets_tied": sum(f == s for f, s in zip(finetuned_acc, scratch_acc)),
+        "per_subnet": [
+            {"arch": arch.key, "finetuned": round(f, 4), "from_scratch": round(s, 4)}
+            for arch, f, s in zip(archs, finetuned_acc, scratch_acc)
+        ],
+    }
+
+
+def over_seeds(values: list[float]) -> dict[str, float]:
+    """Mean, standard deviation and worst (lowest) of one figure over the seeds."""
+    return {
+        "mean": round(statistics.mean(values), 4),
+        "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+        "worst": round(min(values), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs E (both arms)")
     parser.add_argument("--pretrain-epochs", type=int, default=5, help="epochs on digits 0-4")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds of both arms")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        threads = args.threads
-        pretrain = config(PRETRAIN_CLASSES, args.pretrain_epochs, PRETRAIN_SEED, threads)
+        pretrain = config(PRETRAIN_CLASSES, args.pretrain_epochs, PRETRAIN_SEED, args.threads)
         source, pretrain_s = train(pretrain, "pretrain", root)
         space = load_supernet(source).space
         rng = random.Random(SUBNET_SEED)
         archs = [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(RANDOM_SUBNETS))]
         pretrain_acc = scores(source, archs[:2], PRETRAIN_CLASSES)
-        finetune = config(FINETUNE_CLASSES, args.epochs, FINETUNE_SEED, threads, str(source))
-        finetuned, finetune_s = train(finetune, "ft", root)
-        scratch = config(FINETUNE_CLASSES, args.epochs, FINETUNE_SEED, threads)
-        from_scratch, scratch_s = train(scratch, "scratch", root)
-        finetuned_acc = scores(finetuned, archs, FINETUNE_CLASSES)
-        scratch_acc = scores(from_scratch, archs, FINETUNE_CLASSES)
-    wins = sum(f > s for f, s in zip(finetuned_acc, scratch_acc))
-    ties = sum(f == s for f, s in zip(finetuned_acc, scratch_acc))
+        runs = [compare(source, archs, args.epochs, seed, args.threads, root) for seed in args.seeds]
     result = {
         "commit": git_commit(),
         "space": SPACE,
         "resolution": RESOLUTION,
         "threads": args.threads,
-        "load_average_at_start": round(os.getloadavg()[0], 2),
-        "seeds": {"pretrain": PRETRAIN_SEED, "finetune": FINETUNE_SEED, "subnets": SUBNET_SEED, "data": DATA_SEED},
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "seeds": {"pretrain": PRETRAIN_SEED, "training": args.seeds, "subnets": SUBNET_SEED, "data": DATA_SEED},
         "recipe": "sandwich rule, in-place distillation, 1 random subnet per step, batch 32, lr 0.1 (quickstart)",
         "pretrain": {"classes": "0-4", "epochs": args.pretrain_epochs, "seconds": round(pretrain_s, 1)},
         "pretrain_test_accuracy": {"largest": round(pretrain_acc[0], 4), "smallest": round(pretrain_acc[1], 4)},
         "finetune_epochs": args.epochs,
         "calibration": {"images": CALIBRATION_IMAGES, "batch": CALIBRATION_BATCH, "split": "train of 5-9"},
         "subnets": {"largest": 1, "smallest": 1, "random": RANDOM_SUBNETS},
-        "finetuned": {**summary(finetuned_acc), "seconds": round(finetune_s, 1)},
-        "from_scratch": {**summary(scratch_acc), "seconds": round(scratch_s, 1)},
-        "mean_gain": round(statistics.mean(finetuned_acc) - statistics.mean(scratch_acc), 4),
-        "subnets_better_finetuned": wins,
-        "subnets_tied": ties,
-        "per_subnet": [
-            {"arch": arch.key, "finetuned": round(f, 4), "from_scratch": round(s, 4)}
-            for arch, f, s in zip(archs, finetuned_acc, scratch_acc)
-        ],
+        "finetuned_all_mean": over_seeds([run["finetuned"]["all_mean"] for run in runs]),
+        "from_scratch_all_mean": over_seeds([run["from_scratch"]["all_mean"] for run in runs]),
+        "mean_gain": over_seeds([run["mean_gain"] for run in runs]),
+        "subnets_better_finetuned": [run["subnets_better_finetuned"] for run in runs],
+        "per_seed": runs,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     path = record("finetune_transfer", result)
-    tuned, scratch = result["finetuned"]["all_mean"], result["from_scratch"]["all_mean"]
-    print(f"fine-tuned mean {tuned:.4f} vs from scratch {scratch:.4f} ({wins}/{len(archs)} subnets better); {path}")
+    tuned, scratch = result["finetuned_all_mean"], result["from_scratch_all_mean"]
+    print(
+        f"over seeds {args.seeds}: fine-tuned mean {tuned['mean']:.4f} (worst {tuned['worst']:.4f}) vs from scratch "
+        f"{scratch['mean']:.4f} (worst {scratch['worst']:.4f}); gain {result['mean_gain']}; {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ __all__ = ["classifier_keys", "load_initial_supernet", "transfer_weights"]
 
 def classifier_keys(supernet: Supernet) -> list[str]:
     """State-dict keys of ``supernet`` whose shape depends on its number of classes (the classifier's)."""
-    other = create_supernet(
-        supernet.space.name, num_classes=supernet.num_classes + 1, **supernet.constructor_options
-    ).state_dict()
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        other = create_supernet(
+            supernet.space.name, num_classes=supernet.num_classes + 1, **supernet.constructor_options
+        ).state_dict()
     return [key for key, tensor in supernet.state_dict().items() if other[key].shape != tensor.shape]
 
 

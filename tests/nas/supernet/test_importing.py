@@ -50,6 +50,16 @@ def test_every_published_key_style_loads_the_same_weights(style: dict[str, objec
     assert all(torch.equal(tensor, reference[key]) for key, tensor in imported.state_dict().items())
 
 
+@pytest.mark.parametrize("net", list_published())
+def test_both_key_styles_of_every_net_give_the_same_weights(net: str, tmp_path: Path) -> None:
+    """The pre-2020 style the published files use loads exactly as today's does (the goldens above then hold for
+    both)."""
+    today = import_published(write_synthetic_checkpoint(net, tmp_path / "today.pth"), net).state_dict()
+    legacy = import_published(write_synthetic_checkpoint(net, tmp_path / "old.pth", legacy_keys=True), net)
+    assert legacy.state_dict().keys() == today.keys()
+    assert all(torch.equal(tensor, today[key]) for key, tensor in legacy.state_dict().items())
+
+
 def test_the_written_file_is_a_supernet_every_command_reads(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "w10.pt"
     import_ofa(write_synthetic_checkpoint(W10, tmp_path / "net.pth"), W10, out)

@@ -24,7 +24,8 @@ from nas.search.config import EvaluationConfig, ExecutionConfig
 from nas.search.driver import JOURNAL, SearchConfig, run_search
 from nas.search.journal import TrialBatchedJournal
 from nas.search.objectives import parse_budget
-from nas.supernet.families.mobilenetv3.parts import _module_macs, distinct_parts, subnet_macs
+from nas.supernet.families.mobilenetv3.parts import build_part, distinct_parts, subnet_macs
+from nas.supernet.part_costs import parts_macs
 from predictors.latency import LatencyTable
 from search_spaces import ConfigError, UnknownNameError, get_space
 from tests.conftest import REPO_ROOT
@@ -133,7 +134,7 @@ def synthetic_latency_table(path: Path) -> Path:
     space = get_space(SPACE)
     table = LatencyTable(SPACE, "cpu", 1, 10, {"name": "synthetic"})
     for part in distinct_parts(space, 10):
-        table.entries[part.key] = {"median_ms": _module_macs(*part) / 1e6, "iqr_ms": 0.0, "repeats": 1}
+        table.entries[part.key] = {"median_ms": parts_macs(build_part, [part]) / 1e6, "iqr_ms": 0.0, "repeats": 1}
     table.save(path)
     return path
 

@@ -17,13 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
-from nas.tabular.predictor import (
-    REFERENCE_FILE,
-    default_benchdata,
-    predictor_curve,
-    predictor_report,
-    read_reference_curve,
-)
+from nas.tabular.benchdata import default_benchdata
+from nas.tabular.predictor import REFERENCE_FILE, predictor_curve, predictor_report, read_reference_curve
 from search_spaces.table import read_arch_table
 
 

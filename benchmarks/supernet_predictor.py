@@ -24,20 +24,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
 import predictors
-from nas.cli.predictor import arch_featurizer
 from nas.data import load_dataset
 from nas.supernet import load_supernet
+from nas.supernet.features import arch_featurizer
 from nas.training.evaluation import calibrate_bn, resize, score
-from nas.training.tables import read_arch_table
+from search_spaces.table import ArchTable, read_arch_table
 
 SEEDS = 5
 TRAIN, TEST = 500, 200
 NOISE_SUBNETS = 30
 
 
-def heldout_loss(table: object) -> np.ndarray:
+def heldout_loss(table: ArchTable) -> np.ndarray:
     """Mean cross-entropy over val (180 images) and test (360 images)."""
-    return ((180 * table["val_loss"] + 360 * table["test_loss"]) / 540).to_numpy()  # type: ignore[index]
+    return (180 * table.column("val_loss") + 360 * table.column("test_loss")) / 540
 
 
 def calibration_noise(supernet: torch.nn.Module, archs: list, data: object) -> dict[str, float]:
@@ -68,7 +68,8 @@ def main() -> None:
     torch.set_num_threads(2)
     supernet = load_supernet(args.supernet).eval()
     space = supernet.space
-    archs, table = read_arch_table(args.table, space)
+    table = read_arch_table(args.table, metric_columns=["val_loss", "test_loss"], space=space)
+    archs = table.archs
     target = heldout_loss(table)
     features = arch_featurizer(space, supernet.num_classes).matrix(archs)
     taus: dict[str, list[float]] = {kind: [] for kind in predictors.predictor_kinds()}

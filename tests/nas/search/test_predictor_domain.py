@@ -60,13 +60,17 @@ def test_fit_records_the_domain_and_space(predictor_224: Path) -> None:
     assert sorted(domain["s2_b1_kernel"]) == [3, 5, 7]
 
 
-def test_search_keeps_the_front_inside_the_domain_unless_told(predictor_224: Path, tmp_path: Path) -> None:
+def test_search_keeps_the_front_inside_the_domain_unless_told(predictor_224: Path, tmp_path: Path, capsys) -> None:
     kept = search(predictor_224, tmp_path, "kept", allow=False)
     assert len(kept) > 0
     assert kept["in_domain"].astype(bool).all()
     assert set(kept["resolution"]) == {224}
     assert (kept["violation_domain"] <= 0).all()
     assert kept["accuracy"].between(0.6, 0.9).all()  # "Top-1 Acc (%)" predicted, reported as a fraction
+
+    assert main(["report", str(tmp_path / "kept"), "--json"]) == 0  # nas report shows the flag per front row
+    rows = json.loads(capsys.readouterr().out)["front"]
+    assert rows and all(row["in_domain"] is True for row in rows)
 
     loose = search(predictor_224, tmp_path, "loose", allow=True)
     outside = loose[~loose["in_domain"].astype(bool)]

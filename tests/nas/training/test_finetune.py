@@ -5,8 +5,6 @@ shape mismatches are typed errors, and a fine-tuning run killed mid-epoch resume
 from __future__ import annotations
 
 import json
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ import yaml
 import nas
 from nas.cli import main
 from nas.core.config import config_to_dict
-from nas.core.files import load_torch_file
 from nas.data import load_dataset
 from nas.supernet.importing import import_published
 from nas.supernet.registry import create_supernet
@@ -26,6 +23,7 @@ from nas.training.trainer import Trainer
 from nas.training.transfer import classifier_keys, transfer_weights
 from search_spaces import CheckpointError, ConfigError
 from tests.conftest import BENCHDATA, randomize_
+from tests.kills import kill_mid_epoch
 from tests.nas.training.test_training import _run_cli, tiny_config
 
 W10 = "ofa_mbv3_d234_e346_k357_w1.0"
@@ -119,19 +117,7 @@ def test_fine_tuning_killed_mid_epoch_resumes_to_the_uninterrupted_run(tmp_path:
     reference = _run_cli(["train", "--config", str(config_path), "--name", "reference", *flags], tmp_path)
     victim = _run_cli(["train", "--config", str(config_path), "--name", "victim", *flags], tmp_path)
     checkpoint = tmp_path / "runs" / "victim" / "checkpoints" / "last.pt"
-    killed_at = None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and victim.poll() is None:
-        if checkpoint.is_file():
-            position = load_torch_file(checkpoint)["position"]
-            if position["global_step"] >= 3 and position["step_in_epoch"] > 0:
-                victim.send_signal(signal.SIGKILL)
-                killed_at = position
-                break
-        time.sleep(0.05)
-    victim.wait()
-    assert killed_at is not None, "the run finished before it could be killed; make the config longer"
-    assert victim.returncode == -signal.SIGKILL
+    kill_mid_epoch(victim, checkpoint, min_step=3)
 
     resumed = _run_cli(["train", "--resume", "runs/victim", "--quiet", "--json"], tmp_path)
     _out, err = resumed.communicate(timeout=300)

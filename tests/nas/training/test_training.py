@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from nas.training.config import PhaseConfig, TrainConfig, progressive_shrinking_
 from nas.training.evaluation import EvalCache, calibrate_bn, evaluate, file_digest
 from nas.training.trainer import Trainer, TrainingDivergedError
 from tests.conftest import REPO_ROOT
+from tests.kills import kill_mid_epoch
 
 
 def tiny_config(**changes: object) -> TrainConfig:
@@ -91,19 +90,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     reference = _run_cli(["train", "--config", str(config_path), "--name", "reference", "--quiet"], tmp_path)
     victim = _run_cli(["train", "--config", str(config_path), "--name", "victim", "--quiet"], tmp_path)
     checkpoint = tmp_path / "runs" / "victim" / "checkpoints" / "last.pt"
-    killed_at = None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and victim.poll() is None:
-        if checkpoint.is_file():
-            position = load_torch_file(checkpoint)["position"]
-            if position["global_step"] >= 4 and position["step_in_epoch"] > 0:
-                victim.send_signal(signal.SIGKILL)
-                killed_at = position
-                break
-        time.sleep(0.05)
-    victim.wait()
-    assert killed_at is not None, "the run finished before it could be killed; make the config longer"
-    assert victim.returncode == -signal.SIGKILL
+    kill_mid_epoch(victim, checkpoint, min_step=4)
     assert not (tmp_path / "runs" / "victim" / "supernet.pt").exists()
 
     resumed = _run_cli(["train", "--resume", "runs/victim", "--quiet", "--json"], tmp_path)

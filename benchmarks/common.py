@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,12 @@ from typing import Any
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SOURCE_PATHS = ("nas", "predictors", "search_spaces", "benchmarks", ":(exclude)benchmarks/results")
+"""What a result depends on: the code, not the other results."""
+LOAD_AT_START = os.getloadavg()
+"""The load average when the benchmark imported this module, i.e. as it started."""
 
 
 def median_ms(function: Callable[[], Any], repeats: int, warmup: int = 3) -> tuple[float, float]:
@@ -49,10 +55,31 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _git(*arguments: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *arguments], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def provenance() -> dict[str, Any]:
+    """What a reader needs to trust or re-run a result: the commit, whether the code differed from it (a result
+    from uncommitted code cannot be reproduced from the commit), and the machine's load at the start and the end."""
+    changes = _git("status", "--porcelain", "--", *SOURCE_PATHS)
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "code_matches_commit": None if changes is None else changes == "",
+        "load_average_at_start": [round(value, 2) for value in LOAD_AT_START],
+        "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
 def record(name: str, result: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` with the machine description."""
+    """Write ``benchmarks/results/<name>.json`` with the machine description and :func:`provenance` (a field the
+    result sets itself wins)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "measured": time.strftime("%Y-%m-%d"), "machine": machine(), **result}
+    payload = {"benchmark": name, "measured": time.strftime("%Y-%m-%d"), "machine": machine(), **provenance(), **result}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -15,7 +15,6 @@ Run: bash .ci/venv python benchmarks/finetune_transfer.py [--epochs 3] [--pretra
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -29,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
 from nas.core.config import parse_config
-from nas.core.runs import git_commit
 from nas.data import load_dataset
 from nas.supernet import load_supernet
 from nas.training.config import TrainConfig
@@ -128,7 +126,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         pretrain = config(PRETRAIN_CLASSES, args.pretrain_epochs, PRETRAIN_SEED, args.threads)
@@ -139,12 +136,9 @@ def main() -> None:
         pretrain_acc = scores(source, archs[:2], PRETRAIN_CLASSES)
         runs = [compare(source, archs, args.epochs, seed, args.threads, root) for seed in args.seeds]
     result = {
-        "commit": git_commit(),
         "space": SPACE,
         "resolution": RESOLUTION,
         "threads": args.threads,
-        "load_average_before": [round(v, 2) for v in load_before],
-        "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "seeds": {"pretrain": PRETRAIN_SEED, "training": args.seeds, "subnets": SUBNET_SEED, "data": DATA_SEED},
         "recipe": "sandwich rule, in-place distillation, 1 random subnet per step, batch 32, lr 0.1 (quickstart)",
         "pretrain": {"classes": "0-4", "epochs": args.pretrain_epochs, "seconds": round(pretrain_s, 1)},

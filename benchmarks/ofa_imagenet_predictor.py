@@ -27,7 +27,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
 
-from nas.core.runs import git_commit
 from nas.supernet.features import arch_featurizer
 from nas.tabular.benchdata import default_benchdata
 from predictors import create_predictor, kendall_tau
@@ -120,7 +119,6 @@ def main() -> None:
     path = record(
         "ofa_imagenet_predictor",
         {
-            "commit": git_commit(),
             "data": [f"ofa_imagenet/{name}" for name in FILES],
             "rows_read": len(table) + table.merged,
             "distinct_subnets": len(table),

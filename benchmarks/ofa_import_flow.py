@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -26,8 +25,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record
-
-from nas.core.runs import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -121,7 +118,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this folder (kept) instead of a temporary one")
     args = parser.parse_args()
-    load_before = os.getloadavg()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=False)
         result = run_flow(args.keep)
@@ -129,12 +125,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="ofa-flow-") as folder:
             result = run_flow(Path(folder))
     result.update(
-        commit=git_commit(),
         checkpoint="synthetic w1.0 (published layout, pre-2020 keys), ../shared/tools/ofa_synthetic_checkpoint.py",
         data=f"generated image folder, {CLASSES} classes x {IMAGES_PER_CLASS} JPEGs",
         trials=TRIALS,
-        load_average_before=[round(v, 2) for v in load_before],
-        load_average_after=[round(v, 2) for v in os.getloadavg()],
     )
     path = record("ofa_import_flow", result)
     steps = ", ".join(f"{name} {seconds} s" for name, seconds in result["steps_seconds"].items())

@@ -43,6 +43,8 @@ class TrialBatchedJournal(JournalFileBackend):
         except OSError as exc:
             raise NasError(f"cannot open the study journal {self.path}: {exc.strerror or exc}") from None
         self._pending: list[dict[str, Any]] = []
+        self._last_batch: list[dict[str, Any]] = []  # the last append, kept to answer reads without the file
+        self._last_batch_start = self._written
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         self._pending.extend(logs)
@@ -56,12 +58,19 @@ class TrialBatchedJournal(JournalFileBackend):
                 super().append_logs(self._pending)
             except OSError as exc:  # a full disk or a read-only folder; a torn tail is cut on the next opening
                 raise NasError(f"cannot write the study journal {self.path}: {exc.strerror or exc}") from None
+            self._last_batch, self._last_batch_start = self._pending, self._written
             self._written += len(self._pending)
             self._pending = []
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
-        if log_number_from < self._written:  # as the only writer, nothing new can be in the file otherwise
-            yield from super().read_logs(log_number_from)
+        """Logs from ``log_number_from`` on. As the only writer this backend knows what the file ends with: a read
+        from within its last append (the storage reads back every trial it just finished) is answered from memory,
+        and only an older position (opening the study) scans the file, whose line offsets Optuna learns only by
+        reading (lines it appended are unknown to it, so each such read would start from the top)."""
+        if log_number_from < self._last_batch_start:
+            yield from super().read_logs(log_number_from)  # to the end of the file, the last append included
+        else:
+            yield from self._last_batch[log_number_from - self._last_batch_start :]
         yield from self._pending[max(0, log_number_from - self._written) :]
 
 

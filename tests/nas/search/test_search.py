@@ -250,6 +250,29 @@ def test_journal_batches_writes_and_survives_a_torn_line(tmp_path: Path) -> None
     assert path.read_bytes().endswith(b"\n")
 
 
+def test_journal_answers_reads_of_finished_trials_without_rescanning_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optuna reads back every trial it finishes; from the file that would be a scan from the top each time (it
+    learns line offsets only by reading), which made long searches quadratic."""
+    scans: list[int] = []
+    file_read = optuna.storages.journal.JournalFileBackend.read_logs
+
+    def counted(backend: Any, log_number_from: int) -> Any:
+        scans.append(log_number_from)
+        yield from file_read(backend, log_number_from)
+
+    monkeypatch.setattr(optuna.storages.journal.JournalFileBackend, "read_logs", counted)
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=optuna.storages.JournalStorage(TrialBatchedJournal(path)), study_name="s")
+    for _ in range(30):
+        trial = study.ask()
+        study.tell(trial, float(trial.suggest_int("x", 0, 9)))
+    assert len(scans) <= 1  # at most when the study is created, never once per trial
+    reopened = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(TrialBatchedJournal(path)))
+    assert [(t.params, t.value) for t in reopened.trials] == [(t.params, t.value) for t in study.trials]
+
+
 def test_predictor_tactic_refits_proposes_feasible_archs_and_is_seeded(tmp_path: Path) -> None:
     table = synthetic_latency_table(tmp_path / "latency.json")
     predictor = fitted_predictor(tmp_path / "predictor")

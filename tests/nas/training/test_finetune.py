@@ -22,21 +22,17 @@ from nas.training.evaluation import evaluate
 from nas.training.trainer import Trainer
 from nas.training.transfer import classifier_keys, transfer_weights
 from search_spaces import CheckpointError, ConfigError
-from tests.conftest import BENCHDATA, randomize_
+from tests.conftest import randomize_
 from tests.kills import kill_mid_epoch
 from tests.nas.training.test_training import _run_cli, tiny_config
+from tests.ofa_files import write_synthetic_checkpoint
 
 W10 = "ofa_mbv3_d234_e346_k357_w1.0"
-SYNTHETIC_TOOL = BENCHDATA.parent / "tools" / "ofa_synthetic_checkpoint.py"
 
 
 @pytest.fixture(scope="module")
 def ofa_w10_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic once-for-all w1.0 checkpoint in the published layout."""
-    if not SYNTHETIC_TOOL.is_file():
-        pytest.skip(f"the synthetic checkpoint tool ships beside the project at {SYNTHETIC_TOOL}; it is missing here")
-    from tests.ofa_files import write_synthetic_checkpoint
-
     return write_synthetic_checkpoint(W10, tmp_path_factory.mktemp("ofa") / "w10.pth")
 
 

@@ -22,6 +22,7 @@ from nas.supernet.base import Supernet
 from nas.supernet.costs import CORE_METRICS, CostModel, Metric
 from nas.supernet.parts import PartModel
 from nas.supernet.published import PublishedNet
+from nas.supernet.timm_model import TimmModelSpec
 from search_spaces import Arch, ConfigError, Registry, SearchSpace, UnknownNameError, get_space
 
 __all__ = [
@@ -42,6 +43,9 @@ __all__ = [
 StaticSubnet = Callable[..., nn.Module]
 """``(space, arch, num_classes, *, dropout, device) -> nn.Module``: a static subnet rebuilt from its arch alone."""
 
+TimmExport = Callable[[SearchSpace, Arch, nn.Module], TimmModelSpec]
+"""``(space, arch, static_subnet) -> TimmModelSpec``: the static subnet as a native timm model."""
+
 
 @dataclass(frozen=True)
 class Family:
@@ -61,6 +65,8 @@ class Family:
             (``nas.training.procedures``).
         spiking: its networks already emit spikes (there is nothing to convert to an SNN).
         published: published checkpoints (once-for-all's ImageNet supernets) its supernets import.
+        timm_export: its static subnets as native timm models (``nas export --format timm``); None: refused.
+        timm_note: why ``timm_export`` is None, for the refusal.
     """
 
     name: str
@@ -75,6 +81,8 @@ class Family:
     evaluation: str = "standard"
     spiking: bool = False
     published: tuple[PublishedNet, ...] = ()
+    timm_export: TimmExport | None = None
+    timm_note: str = ""
 
     def create(self, space: str, num_classes: int, **options: Any) -> Supernet:
         """A fresh supernet of ``space`` (one of :attr:`spaces`)."""

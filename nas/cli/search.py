@@ -28,6 +28,9 @@ front row has an in_domain column. The space defaults to the one the predictor w
 
 The study is an Optuna journal file in runs/<name>/study.journal (open it with optuna-dashboard), or
 --storage postgresql://user:pass@host/db for several hosts. --resume continues a killed search exactly.
+Several drivers share one database study: start the first as usual, the others with --join (each with its own
+--name); together they stop at --trials, and the unfinished trials of a driver that dies (silent for three
+--heartbeat periods) are re-queued with the same architecture for the others.
 
 Ray: by default a local Ray is started (dashboard off, bound to 127.0.0.1) with --workers actors. To use a
 cluster, run `ray start --head --node-ip-address=<private ip>` on one host and `ray start --address=<head>:6379`
@@ -80,10 +83,11 @@ def _search(args: argparse.Namespace) -> dict[str, Any]:
             gpus_per_worker=args.gpus_per_worker,
             storage=args.storage,
             batch=args.batch,
+            heartbeat_seconds=args.heartbeat,
         ),
     )
     name = args.name or datetime.now().strftime("search-%Y%m%d-%H%M%S")
-    result = run_search(config, name, args.runs_root, resume=args.resume, progress=not args.json)
+    result = run_search(config, name, args.runs_root, resume=args.resume, progress=not args.json, join=args.join)
     return {
         "run": str(result.run_dir),
         "trials": result.trials,
@@ -193,6 +197,16 @@ def register(commands: Commands) -> None:
     search.add_argument("--no-ray", action="store_true", help="evaluate in this process")
     search.add_argument("--ray-address", help="join a running cluster: auto or HOST:PORT")
     search.add_argument("--storage", help="Optuna storage URL (default: journal file in the run folder)")
+    search.add_argument(
+        "--join", action="store_true", help="add this driver to the study another driver started in --storage"
+    )
+    search.add_argument(
+        "--heartbeat",
+        type=float,
+        default=default(ExecutionConfig, "heartbeat_seconds"),
+        help="database storages: seconds between a driver's heartbeats; a driver silent for three is dead and its "
+        "unfinished trials re-queue",
+    )
     search.add_argument("--reference", type=float, nargs="+", help="hypervolume reference point")
     search.set_defaults(func=lambda a: emit_report(a, _search(a)))
 

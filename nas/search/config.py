@@ -45,10 +45,12 @@ class ExecutionConfig:
     gpus_per_worker: float = 0.0
     storage: str | None = None  # Optuna storage URL; None: a journal file in the run folder
     batch: int = 64  # candidates asked per round when nothing is evaluated on workers
+    heartbeat_seconds: float = 10.0  # database storages: a driver silent 3x this long is dead; its trials re-queue
 
     def __post_init__(self) -> None:
         check_count("workers", self.workers, 1)
         check_count("batch", self.batch, 1)
+        check_number("heartbeat_seconds", self.heartbeat_seconds, 0, strict=True)
         check_number("cpus_per_worker", self.cpus_per_worker, 0, strict=True)
         check_number("gpus_per_worker", self.gpus_per_worker, 0)
 

@@ -7,19 +7,28 @@ cheap budget already rules out: they are recorded with a sentinel accuracy and `
 The study lives in an Optuna journal file under the run folder (or any ``--storage`` URL). Resuming after the
 driver was killed re-evaluates the trials it had asked but not told (same trial numbers), then continues to the
 requested count: no trial is lost or duplicated.
+
+A database storage may be shared by several drivers (``--join``), on one host or many. Each driver keeps a
+heartbeat on the trials it has asked; a driver silent for three heartbeats is dead, its unfinished trials are
+failed and re-queued with the same parameters (Optuna's heartbeat and retry callback), and whichever driver asks
+next evaluates them. Every driver counts the study's trials, not its own, so together they stop at ``--trials``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import JournalStorage
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback, fail_stale_trials
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 from tqdm import tqdm
 
@@ -39,6 +48,8 @@ from search_spaces.atomic import atomic_write_json
 __all__ = ["EvaluationConfig", "ExecutionConfig", "SearchConfig", "SearchResult", "run_search"]
 
 STUDY_NAME = "search"
+DRIVER_ID = f"{socket.gethostname()}:{os.getpid()}"
+"""Which driver asked a trial of a shared study (its ``driver`` user attribute)."""
 JOURNAL = "study.journal"
 
 
@@ -64,10 +75,17 @@ def _suggest(space: SearchSpace, trial: optuna.Trial) -> Arch:
     return space.from_genes(genes)
 
 
-def _storage(execution: ExecutionConfig, run_dir: Path) -> Any:
+def _storage(execution: ExecutionConfig, run_dir: Path) -> BaseStorage:
+    """The study's storage: the run folder's journal, or the ``--storage`` database with heartbeats (drivers that
+    share it re-queue the trials of one that died)."""
     if execution.storage:
         try:
-            return optuna.storages.get_storage(execution.storage)
+            return RDBStorage(
+                execution.storage,
+                heartbeat_interval=max(1, round(execution.heartbeat_seconds)),
+                grace_period=max(3, round(3 * execution.heartbeat_seconds)),
+                failed_trial_callback=RetryFailedTrialCallback(max_retry=3),
+            )
         except Exception as exc:  # database drivers raise many types
             raise ConfigError(
                 f"cannot reach storage {execution.storage!r}: {str(exc).splitlines()[0][:200]}",
@@ -110,32 +128,69 @@ class _Driver:
         self.finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
         self.pending: dict[int, dict[str, Any]] = {}
         self.trials: dict[int, optuna.Trial] = {}
+        self.storage = study._storage
+        self.shared = is_heartbeat_enabled(self.storage)  # a database other drivers may share
+        self.heartbeat = self.config.execution.heartbeat_seconds
+        self.stop_beating = threading.Event()
         self.bar = None
         if progress:
             self.bar = tqdm(total=self.config.trials, initial=self.finished, desc="search", unit="trial")
 
     def run(self) -> None:
+        beating = None
         try:
-            self._dispatch(self._orphans())
-            while self.finished < self.config.trials:
-                room = self.config.trials - self.finished - len(self.pending)
+            if self.shared:  # another driver's running trials are not orphans: stale ones re-queue by heartbeat
+                beating = threading.Thread(target=self._beat, name="trial-heartbeats", daemon=True)
+                beating.start()
+            else:
+                self._dispatch(self._orphans())
+            while (room := self._room()) is not None:
                 capacity = self.config.execution.batch if self.pool is None else self.in_flight - len(self.pending)
                 if room > 0 and capacity > 0:
                     started = time.perf_counter()
                     asked = []
                     for _ in range(min(room, capacity)):
                         trial = self.study.ask()
+                        if self.shared:
+                            self.storage.record_heartbeat(trial._trial_id)
+                            trial.set_user_attr("driver", DRIVER_ID)
                         self.trials[trial.number] = trial
                         asked.append((trial.number, _suggest(self.setup.space, trial)))
                     self.optimizer_seconds += time.perf_counter() - started
                     self._dispatch(asked)
-                else:
+                elif self.pending:
                     self._collect()
+                else:  # the rest are other drivers' trials: wait for them to finish or go stale
+                    time.sleep(self.heartbeat)
         finally:
+            self.stop_beating.set()
+            if beating is not None:
+                beating.join()
             if self.pool is not None:
                 self.pool.close()
             if self.bar is not None:
                 self.bar.close()
+
+    def _room(self) -> int | None:
+        """How many trials may be asked now; None once the study has all its trials."""
+        if not self.shared:
+            done, allocated = self.finished, self.finished + len(self.pending)
+        else:
+            fail_stale_trials(self.study)
+            _requeue_unclaimed(self.study)
+            done, allocated, requeued = _shared_counts(self.study)
+            if self.bar is not None:
+                self.bar.update(min(done, self.config.trials) - self.bar.n)
+            if done >= self.config.trials and allocated == done and not requeued:
+                return None  # finished only when no driver's trial is running or waiting (a dead one's would be lost)
+            return max(self.config.trials - allocated, requeued)  # racing drivers may overshoot by a trial or two
+        return None if done >= self.config.trials else self.config.trials - allocated
+
+    def _beat(self) -> None:
+        """Keep this driver's asked trials alive in the shared storage."""
+        while not self.stop_beating.wait(self.heartbeat / 2):
+            for trial in list(self.trials.values()):
+                self.storage.record_heartbeat(trial._trial_id)
 
     def _orphans(self) -> list[tuple[int, Arch]]:
         """Trials a killed driver had asked but not told: re-evaluated under their numbers, unless the kill came
@@ -219,8 +274,44 @@ class _Driver:
 
     def _advance(self) -> None:
         self.finished += 1
-        if self.bar is not None:
+        if self.bar is not None and not self.shared:
             self.bar.update(1)
+
+
+UNCLAIMED_SECONDS = 120.0
+"""A shared study's running trial with no ``driver`` after this long was asked by a driver killed before it could
+start the trial's heartbeat (heartbeats alone never fail it): it is failed and re-queued like a stale one."""
+
+
+def _requeue_unclaimed(study: optuna.Study) -> None:
+    """Fail and re-queue the running trials no driver ever claimed (see :data:`UNCLAIMED_SECONDS`)."""
+    storage = study._storage
+    oldest = datetime.now() - timedelta(seconds=UNCLAIMED_SECONDS)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "driver" in trial.user_attrs or trial.datetime_start is None or trial.datetime_start > oldest:
+            continue
+        try:
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:  # another driver got there first
+            continue
+        callback = storage.get_heartbeat_stale_trial_callback()
+        if callback is not None:
+            callback(study, storage.get_trial(trial._trial_id))
+
+
+def _shared_counts(study: optuna.Study) -> tuple[int, int, int]:
+    """Of a shared study's trials: how many are done (complete, or failed and not re-queued), how many are done or
+    running, and how many re-queued ones wait to be asked (the next ``ask`` takes them first)."""
+    trials = study.get_trials(deepcopy=False)
+    requeued = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
+    done = sum(
+        trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and trial.number not in requeued)
+        for trial in trials
+    )
+    running = sum(trial.state == TrialState.RUNNING for trial in trials)
+    waiting = sum(trial.state == TrialState.WAITING for trial in trials)
+    return done, done + running, waiting
 
 
 def _read_saved_config(saved: Path) -> SearchConfig:
@@ -232,15 +323,41 @@ def _read_saved_config(saved: Path) -> SearchConfig:
     return parse_config(SearchConfig, data)
 
 
+def _check_joinable(storage: BaseStorage, directions: list[str], url: str | None) -> None:
+    """The storage must hold a study to join, optimizing in the same directions."""
+    existing = {summary.study_name: summary for summary in optuna.get_all_study_summaries(storage)}
+    if STUDY_NAME not in existing:
+        raise ConfigError(
+            f"storage {url!r} holds no study {STUDY_NAME!r} to join; start the first driver without --join",
+            field="join",
+            value=url,
+        )
+    held = [direction.name.lower() for direction in existing[STUDY_NAME].directions]
+    if held != [str(direction).lower() for direction in directions]:
+        raise ConfigError(
+            f"the study in {url!r} optimizes {held}, this search {list(directions)}: join with the same objectives",
+            field="objectives",
+            value=list(directions),
+            allowed=[held],
+        )
+
+
 def run_search(
     config: SearchConfig,
     name: str,
     runs_root: str | Path = "runs",
     resume: bool = False,
     progress: bool = True,
+    join: bool = False,
 ) -> SearchResult:
-    """Run (or resume) a search into ``runs_root/name``; everything is validated before anything is written."""
+    """Run (or resume) a search into ``runs_root/name``; everything is validated before anything is written.
+
+    ``join``: the ``--storage`` database already holds the study (another driver's, maybe still running); this
+    driver adds its evaluations to it until the study has ``config.trials`` trials.
+    """
     run_dir = Path(runs_root) / name
+    if join and not config.execution.storage:
+        raise ConfigError("joining a study needs the --storage database that holds it", field="join", value=True)
     if resume:
         saved = run_dir / "search_config.json"
         if not saved.is_file():
@@ -259,13 +376,15 @@ def run_search(
         atomic_write_json(run_dir / "search_config.json", asdict(config))
         write_manifest(run_dir, asdict(config), kind="search")
     storage = storage or _storage(config.execution, run_dir)
+    if join:
+        _check_joinable(storage, setup.directions, config.execution.storage)
     try:
         study = optuna.create_study(
             storage=storage,
             study_name=STUDY_NAME,
             directions=setup.directions,
             sampler=sampler,
-            load_if_exists=resume,
+            load_if_exists=resume or join,
         )
     except optuna.exceptions.DuplicatedStudyError:
         raise ConfigError(

@@ -90,7 +90,7 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
 def register(commands: Commands) -> None:
     """Add ``nas export``."""
     export = commands.add(
-        "export", "export subnets as verified PyTorch / TorchScript / torch.export / ONNX files", _HELP, raw=True
+        "export", "export subnets as verified PyTorch / TorchScript / torch.export / ONNX / timm files", _HELP, raw=True
     )
     export.add_argument("--supernet", required=True, help="supernet.pt or a training checkpoint")
     which = export.add_mutually_exclusive_group(required=True)

@@ -79,6 +79,9 @@ class DataSplits:
         num_classes: number of classes; labels are ``0 .. num_classes - 1``.
         class_names: name of each label, in label order.
         resolution: height and width of every image.
+        crop_fraction: how each image was cut to ``resolution``: resized so its shorter side is
+            ``ceil(resolution / crop_fraction)`` (bilinear) and centre-cropped, as once-for-all evaluates ImageNet
+            (0.875); None: stretched whole to ``resolution`` (bilinear).
     """
 
     name: str
@@ -88,6 +91,7 @@ class DataSplits:
     num_classes: int
     class_names: tuple[str, ...]
     resolution: int
+    crop_fraction: float | None = None
 
 
 def _describe_tensor(value: Any) -> str:

@@ -19,7 +19,7 @@ import torch
 
 from nas.data.checks import root_folder
 from nas.data.datasets import DataSplits
-from nas.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, OFA_MIN_RESOLUTION, ofa_crop
+from nas.data.preprocessing import CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD, OFA_MIN_RESOLUTION, ofa_crop
 from nas.data.registry import register_dataset
 from nas.data.splits import fraction_count, make_splits, resize, three_way
 from search_spaces.errors import DataError
@@ -125,6 +125,11 @@ def _normalization(resolution: int) -> tuple[tuple[float, ...], tuple[float, ...
     return (IMAGENET_MEAN, IMAGENET_STD) if resolution >= OFA_MIN_RESOLUTION else None
 
 
+def _crop_fraction(resolution: int) -> float | None:
+    """Once-for-all's centre-crop fraction at ImageNet resolutions; None (images stretched whole) below."""
+    return CROP_FRACTION if resolution >= OFA_MIN_RESOLUTION else None
+
+
 @register_dataset("imagefolder")
 def _load_imagefolder(
     root: str | os.PathLike[str] | None, resolution: int, seed: int, val_fraction: float, test_fraction: float
@@ -155,7 +160,14 @@ def _load_imagefolder(
             split: (images[torch.from_numpy(idx)], torch.from_numpy(labels[idx]))
             for split, idx in (("train", train), ("val", val), ("test", test))
         }
-        return make_splits("imagefolder", parts, class_names, resolution, normalization=_normalization(resolution))
+        return make_splits(
+            "imagefolder",
+            parts,
+            class_names,
+            resolution,
+            normalization=_normalization(resolution),
+            crop_fraction=_crop_fraction(resolution),
+        )
 
     if "train" not in split_dirs:
         raise DataError(f"{folder} has {'/, '.join(split_dirs)}/ but no train/ folder; expected {layout}")
@@ -190,4 +202,11 @@ def _load_imagefolder(
         if split in split_dirs:
             split_images, split_labels = _read_class_folders(folder / split, class_names, resolution, every_class=False)
             parts[split] = (split_images, torch.from_numpy(split_labels))
-    return make_splits("imagefolder", parts, class_names, resolution, normalization=_normalization(resolution))
+    return make_splits(
+        "imagefolder",
+        parts,
+        class_names,
+        resolution,
+        normalization=_normalization(resolution),
+        crop_fraction=_crop_fraction(resolution),
+    )

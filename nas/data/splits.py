@@ -130,9 +130,11 @@ def make_splits(
     class_names: Sequence[str],
     resolution: int,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    crop_fraction: float | None = None,
 ) -> DataSplits:
     """Normalize float images in [0, 1] (in place) with ``normalization``'s (mean, std), by default the train
-    split's statistics, and wrap them as DataSplits."""
+    split's statistics, and wrap them as DataSplits (``crop_fraction``: how the images were cut, see
+    :class:`~nas.data.datasets.DataSplits`)."""
     if normalization is None:
         mean, std = _channel_stats(parts["train"][0])
     else:
@@ -152,4 +154,5 @@ def make_splits(
         num_classes=len(class_names),
         class_names=tuple(class_names),
         resolution=resolution,
+        crop_fraction=crop_fraction,
     )

@@ -4,6 +4,7 @@ exported subnet's files."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def render_card(card: dict[str, Any]) -> str:
     for name, entry in card["formats"].items():
         files = ", ".join(f"`{f['name']}` ({_mib(f['bytes'])})" for f in entry["files"])
         lines.append(f"| {name} | {files} | {parity['max_abs_diff'][name]:.3g} | {entry['summary']} |")
+    lines += _timm_section(card)
     lines += ["", "## Architecture", "", "```json", json.dumps(card["arch"]), "```"]
     if card.get("ofa_config"):
         lines += ["", "OFA config:", "", "```json", json.dumps(card["ofa_config"]), "```"]
@@ -130,6 +132,50 @@ def render_card(card: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in card["versions"].items() if v)
     lines += ["", "## Versions", "", versions, ""]
     return "\n".join(lines)
+
+
+def _timm_section(card: dict[str, Any]) -> list[str]:
+    """How to load the ``timm`` format's model and what its ``pretrained_cfg`` says (nothing without it)."""
+    details = (card["formats"].get("timm") or {}).get("details")
+    if not details:
+        return []
+    folder = f"{card['folder']}/{details['folder']}"
+    cfg = details["pretrained_cfg"]
+    size = cfg["input_size"][-1]
+    if cfg["crop_mode"] == "center":
+        side = math.floor(size / cfg["crop_pct"])
+        steps = f"shorter side resized to {side} px ({cfg['interpolation']}), centre crop {size} x {size}"
+    else:
+        steps = f"stretched whole to {size} x {size} ({cfg['interpolation']})"
+    return [
+        "",
+        "## timm",
+        "",
+        f"`{details['folder']}/` holds the subnet as timm's own `{details['timm_class']}`: `model.safetensors` (the "
+        "weights under timm's names), `config.json` (the class, its constructor options, the arch and a "
+        "`pretrained_cfg`) and `load_timm.py`, which rebuilds the model with torch, timm and safetensors only and "
+        "loads the weights with `strict=True`; the parity check above ran this very file.",
+        "",
+        "```python",
+        "import sys",
+        "",
+        "import timm",
+        "",
+        f"sys.path.insert(0, {folder!r})",
+        "from load_timm import load_timm_model",
+        "",
+        f"model = load_timm_model({folder!r})  # eval mode",
+        "transform = timm.data.create_transform(**timm.data.resolve_data_config(model=model))",
+        "```",
+        "",
+        f"`python {folder}/load_timm.py` loads it and prints a one-line summary. The `pretrained_cfg` (which "
+        f"`resolve_data_config` reads) prepares an image as the export's evaluation did: {steps}, normalized with "
+        f"mean {_floats(cfg['mean'])} and std {_floats(cfg['std'])}:",
+        "",
+        "```json",
+        json.dumps(cfg),
+        "```",
+    ]
 
 
 def _domain_sentence(inside: bool) -> str:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.data import DataSplits, load_dataset
+from nas.data.preprocessing import Preprocessing, evaluation_preprocessing
 from nas.export.card import CARD_FORMAT, CARD_VERSION, describe_files, export_versions, write_card
 from nas.export.errors import ExportError
 from nas.export.finetune import finetune
@@ -86,6 +87,10 @@ class SubnetExporter:
         self.path = Path(supernet_path)
         self.supernet = load_supernet(self.path).eval()
         space = self.supernet.space
+        for fmt in self.options.formats:
+            check = FORMATS[fmt].check
+            if check is not None:
+                check(space)
         family = family_of(space)
         if family is None or family.static_subnet is None:
             note = family.export_note if family is not None else "its subnets have no static form"
@@ -153,7 +158,8 @@ class SubnetExporter:
             reference = _eager(subnet, images)
             reference_name = "fine-tuned subnet's eager forward (eval mode, recalibrated BN)"
             accuracy = {"after": score(subnet, test_images, test_labels, 256), "before": accuracy["after"]}
-        formats, parity = self._write_formats(subnet, images, reference, reference_name, folder, name)
+        preprocessing = evaluation_preprocessing(data, resolution)
+        formats, parity = self._write_formats(subnet, images, preprocessing, reference, reference_name, folder, name)
         card = self._card(choice, name, final or folder, len(calibration), accuracy)
         card.update(
             {
@@ -176,14 +182,22 @@ class SubnetExporter:
         return card
 
     def _write_formats(
-        self, subnet: nn.Module, images: Tensor, reference: Tensor, reference_name: str, folder: Path, name: str
+        self,
+        subnet: nn.Module,
+        images: Tensor,
+        preprocessing: Preprocessing,
+        reference: Tensor,
+        reference_name: str,
+        folder: Path,
+        name: str,
     ) -> tuple[dict[str, Any], dict[str, float]]:
         """Write each format, load it back from disk, run it on ``images`` and check it against ``reference``."""
-        formats, parity = {}, {}
+        formats: dict[str, Any] = {}
+        parity: dict[str, float] = {}
         for fmt in self.options.formats:
             spec = FORMATS[fmt]
             began = time.perf_counter()
-            spec.write(subnet, images, folder)
+            details = spec.write(subnet, images, folder, preprocessing)
             seconds = time.perf_counter() - began
             parity[fmt] = max_abs_diff(spec.load(folder)(images), reference)
             self.log(f"{name}: {fmt} written in {seconds:.2f} s, max abs diff {parity[fmt]:.3g}")
@@ -193,6 +207,8 @@ class SubnetExporter:
                 "summary": spec.summary,
                 "export_seconds": round(seconds, 3),
             }
+            if details:
+                formats[fmt]["details"] = dict(details)
         return formats, parity
 
     def _card(

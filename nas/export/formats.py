@@ -3,7 +3,8 @@
 ``pytorch`` is the subnet's state dict in safetensors plus ``arch.json``; :func:`load_subnet` rebuilds the static
 network from them alone (no supernet, no pickle). ``torchscript`` is a traced TorchScript archive (deprecated by
 PyTorch, kept for older runtimes), ``pt2`` a ``torch.export`` program and ``onnx`` an opset-17 ONNX graph from the
-TorchScript-based exporter. Every artifact takes a float32 ``(batch, 3, r, r)`` input and returns the logits; the
+TorchScript-based exporter, and ``timm`` the subnet as a native timm model (:mod:`nas.export.timm_format`) for the
+families that have one. Every artifact takes a float32 ``(batch, 3, r, r)`` input and returns the logits; the
 batch dimension is dynamic.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from nas.data.preprocessing import Preprocessing
+from nas.export.timm_format import TIMM_FILES, check_timm, load_written_timm, write_timm
 from nas.supernet.registry import static_subnet
-from search_spaces import CheckpointError, ConfigError, NasError, Registry, get_space
+from search_spaces import CheckpointError, ConfigError, NasError, Registry, SearchSpace, get_space
 from search_spaces.atomic import atomic_write_text, recover_folder
 from search_spaces.parsing import arch_from_json
 
@@ -49,16 +52,25 @@ INPUT_NAME, OUTPUT_NAME = "input", "logits"
 Runner = Callable[[Tensor], Tensor]
 
 
+Writer = Callable[..., Mapping[str, Any] | None]
+"""``(subnet, example, folder, preprocessing=None) -> details``: writes the format's files for an eval-mode static
+subnet, ``example`` input (a batch of real images at the arch's resolution) and the
+:class:`~nas.data.preprocessing.Preprocessing` its inputs went through (None: inputs taken as they are); returns
+what the model card should say about the files besides their names (None: nothing)."""
+
+
 @dataclass(frozen=True)
 class Format:
-    """One export format: its files, how to write them for an eval-mode subnet and ``example`` input (a batch of
-    real images at the arch's resolution), and how to load the written files back into a callable."""
+    """One export format: its files (relative to the export folder), how to write them (:data:`Writer`), how to
+    load the written files back into a callable, and, where a format cannot write every space's subnets, a check
+    raising ConfigError for a space it cannot write (run before anything is computed)."""
 
     name: str
     files: tuple[str, ...]
     summary: str
-    write: Callable[[nn.Module, Tensor, Path], None]
+    write: Writer
     load: Callable[[Path], Runner]
+    check: Callable[[SearchSpace], object] | None = None
 
 
 def load_subnet(folder: str | os.PathLike[str]) -> nn.Module:
@@ -106,17 +118,27 @@ def load_subnet(folder: str | os.PathLike[str]) -> nn.Module:
     return model.eval()
 
 
-def _write_pytorch(model: nn.Module, example: Tensor, folder: Path) -> None:
+def _head(subnet: Any) -> tuple[int, float]:
+    """The class count and classifier dropout of a static subnet: the platform's own (``classifier``, ``dropout``)
+    or a timm model's (``num_classes``; ``drop_rate``, or a vision transformer's ``head_drop``)."""
+    if isinstance(getattr(subnet, "num_classes", None), int):
+        dropout = subnet.drop_rate if hasattr(subnet, "drop_rate") else subnet.head_drop.p
+        return subnet.num_classes, float(dropout)
+    return subnet.classifier.out_features, float(subnet.dropout.p)
+
+
+def _write_pytorch(model: nn.Module, example: Tensor, folder: Path, preprocessing: Preprocessing | None = None) -> None:
     from safetensors.torch import save_file
 
     subnet: Any = model
     state = {key: value.detach().contiguous() for key, value in subnet.state_dict().items()}
+    num_classes, dropout = _head(subnet)
     metadata = {
         "format": SUBNET_FORMAT,
         "format_version": str(SUBNET_FORMAT_VERSION),
         "space": subnet.space_name,
-        "num_classes": str(subnet.classifier.out_features),
-        "dropout": str(subnet.dropout.p),
+        "num_classes": str(num_classes),
+        "dropout": str(dropout),
     }
     save_file(state, str(folder / WEIGHTS_FILE), metadata)
     atomic_write_text(folder / ARCH_FILE, subnet.arch.to_json() + "\n")
@@ -126,7 +148,9 @@ def _load_pytorch(folder: Path) -> Runner:
     return _no_grad(load_subnet(folder))
 
 
-def _write_torchscript(model: nn.Module, example: Tensor, folder: Path) -> None:
+def _write_torchscript(
+    model: nn.Module, example: Tensor, folder: Path, preprocessing: Preprocessing | None = None
+) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notices
         traced = torch.jit.trace(model, example)
@@ -139,7 +163,7 @@ def _load_torchscript(folder: Path) -> Runner:
         return _no_grad(torch.jit.load(str(folder / TORCHSCRIPT_FILE), map_location="cpu").eval())
 
 
-def _write_pt2(model: nn.Module, example: Tensor, folder: Path) -> None:
+def _write_pt2(model: nn.Module, example: Tensor, folder: Path, preprocessing: Preprocessing | None = None) -> None:
     batch = torch.export.Dim("batch", min=1, max=65536)
     with torch.no_grad():
         program = torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}})
@@ -150,7 +174,7 @@ def _load_pt2(folder: Path) -> Runner:
     return _no_grad(torch.export.load(str(folder / PT2_FILE)).module())
 
 
-def _write_onnx(model: nn.Module, example: Tensor, folder: Path) -> None:
+def _write_onnx(model: nn.Module, example: Tensor, folder: Path, preprocessing: Preprocessing | None = None) -> None:
     import onnx
 
     path = folder / ONNX_FILE
@@ -190,6 +214,10 @@ def _load_onnx(folder: Path) -> Runner:
     return run
 
 
+def _load_timm(folder: Path) -> Runner:
+    return _no_grad(load_written_timm(folder))
+
+
 def _no_grad(module: Callable[[Tensor], Tensor]) -> Runner:
     def run(images: Tensor) -> Tensor:
         with torch.no_grad():
@@ -222,6 +250,14 @@ for _format in (
         f"ONNX opset {ONNX_OPSET}, input {INPUT_NAME!r}, output {OUTPUT_NAME!r}, dynamic batch",
         _write_onnx,
         _load_onnx,
+    ),
+    Format(
+        "timm",
+        TIMM_FILES,
+        "timm's own class in timm/ (config.json + safetensors); timm/load_timm.py rebuilds it with timm alone",
+        write_timm,
+        _load_timm,
+        check_timm,
     ),
 ):
     FORMATS.add(_format.name, _format)

@@ -3,16 +3,29 @@
 A family that can express its subnets as a timm class registers a ``timm_export`` hook returning a
 :class:`TimmModelSpec`: the timm class, JSON constructor options, the state dict under timm's key names and the
 few fixes timm's constructors cannot express (a stem stride, per-layer transformer blocks). The export writes it as
-``config.json`` + ``model.safetensors``; :func:`build_timm_model` (and the stand-alone loader written beside them)
-rebuilds the model from the JSON alone and loads the weights with ``strict=True``.
+``config.json`` + ``model.safetensors``; :func:`nas.export.timm_loader.build_timm_model` (the stand-alone loader,
+copied beside them as ``load_timm.py``) rebuilds the model from the JSON alone and loads the weights with
+``strict=True``.
 
-``model_args`` is JSON; these keys are decoded before the class is called:
+``model_args`` is JSON: the keyword arguments of the timm class (``num_classes`` among them), where these keys
+are decoded before the class is called:
 
 - ``block_args``: a timm ``arch_def`` (list of stages, each a list of block strings) -> ``decode_arch_def``;
-- ``act_layer``: a timm activation name (``"hard_swish"``, ``"relu6"``) -> ``timm.layers.get_act_layer``;
-- ``norm_eps``: a float -> ``norm_layer=partial(BatchNorm2d, eps=...)`` (timm adds the activation itself);
+- ``act_layer``: a timm activation name (``"hard_swish"``, ``"relu6"``, ``"gelu"``) -> ``timm.layers.get_act_layer``;
+- ``norm_eps``: a float -> ``norm_layer=partial(BatchNorm2d, eps=...)`` (timm adds the activation itself), or for
+  ``VisionTransformer`` ``partial(timm.layers.LayerNorm, eps=...)``;
 - ``se_layer``: ``{"gate_layer": str, "force_act_layer": str | null, "rd_round_fn": "round_channels" | null,
-  ...}`` -> ``partial(SqueezeExcite, ...)`` of timm's efficientnet blocks; other keys pass through.
+  "rd_round_limit": float (optional), ...}`` -> ``partial(SqueezeExcite, ...)`` of timm's efficientnet blocks
+  (the two layers through ``get_act_layer``; ``rd_round_limit`` binds ``round_channels``' ``round_limit``); other
+  keys pass through.
+
+Every other key passes through unchanged. ``blocks`` (``VisionTransformer`` only) holds one entry per layer of
+``model.blocks`` (or only the layers that differ, each naming its position as ``"index"``): null keeps timm's
+block, ``{"num_heads": int, "mlp_ratio": float, "attn_head_dim": int (optional)}`` replaces it with a
+``timm.models.vision_transformer.Block`` of the model's width and of the ``qkv_bias``, ``qk_norm``, ``proj_bias``,
+``init_values``, ``norm_layer`` (``norm_eps``) and ``act_layer`` options in ``model_args`` (timm's
+``VisionTransformer`` defaults where absent), whose ``attn`` is timm's ``Attention(..., attn_head_dim=...)``
+where a head width is given. ``stem_stride`` is set on ``conv_stem`` after building.
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["TIMM_FORMAT", "TIMM_FORMAT_VERSION", "TimmModelSpec"]
+__all__ = ["TIMM_FORMAT", "TIMM_FORMAT_VERSION", "TimmModelSpec", "renamed_state"]
 
 TIMM_FORMAT = "nas-timm"
 TIMM_FORMAT_VERSION = 1
@@ -38,12 +51,24 @@ class TimmModelSpec:
         model_args: JSON constructor options (see the module docstring for the decoded keys).
         state_dict: the weights under the timm model's own key names (``strict=True`` loads them).
         stem_stride: set on ``conv_stem`` after building (timm hard-codes 2); None keeps timm's.
-        blocks: per-layer transformer blocks ``{"num_heads": int, "mlp_ratio": float}`` replacing
-            ``model.blocks[i]`` where layers differ; None keeps timm's uniform blocks.
+        blocks: per-layer transformer blocks ``{"num_heads": int, "mlp_ratio": float, "attn_head_dim": int}`` replacing
+            ``model.blocks[i]`` where layers differ (see the module docstring); None keeps timm's uniform blocks.
     """
 
     timm_class: str
     model_args: Mapping[str, Any]
     state_dict: Mapping[str, Tensor]
     stem_stride: int | None = None
-    blocks: tuple[Mapping[str, Any], ...] | None = field(default=None)
+    blocks: tuple[Mapping[str, Any] | None, ...] | None = field(default=None)
+
+
+def renamed_state(state: Mapping[str, Tensor], modules: Mapping[str, str]) -> dict[str, Tensor]:
+    """``state`` with every tensor's module path renamed by ``modules`` (``"stem.conv"`` -> ``"conv_stem"`` turns
+    ``stem.conv.weight`` into ``conv_stem.weight``); a tensor of a module not in ``modules`` raises KeyError."""
+    renamed: dict[str, Tensor] = {}
+    for key, value in state.items():
+        module, _, name = key.rpartition(".")
+        if module not in modules:
+            raise KeyError(f"no timm name for {key!r}")
+        renamed[f"{modules[module]}.{name}"] = value
+    return renamed

@@ -26,6 +26,7 @@ ALLOWED_WRITES = {
     ("nas/export/formats.py", "save", "_write_torchscript"): "written into the export's staging folder",
     ("nas/export/formats.py", "save", "_write_pt2"): "written into the export's staging folder",
     ("nas/export/formats.py", "export", "_write_onnx"): "written into the export's staging folder",
+    ("nas/export/timm_format.py", "save_file", "write_timm"): "written into the export's staging folder",
     ("nas/search/journal.py", "open", "_cut_torn_tail"): "cuts a torn last line off the append-only study journal",
 }
 IN_MEMORY = {"buffer", "stream"}  # io.BytesIO / StringIO objects handed on to the atomic writer

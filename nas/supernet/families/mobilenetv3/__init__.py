@@ -7,6 +7,7 @@ from nas.supernet.families.mobilenetv3.elastic import ElasticMBConv, ElasticMobi
 from nas.supernet.families.mobilenetv3.parts import MobileNetV3Parts
 from nas.supernet.families.mobilenetv3.published import PUBLISHED
 from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
+from nas.supernet.families.mobilenetv3.timm_export import mobilenetv3_timm_spec
 from nas.supernet.part_costs import MEMORY_METRICS
 from nas.supernet.registry import Family, register_family
 
@@ -22,5 +23,6 @@ FAMILY = register_family(
         static_subnet=MobileNetV3Subnet,
         metrics=MEMORY_METRICS,
         published=PUBLISHED,
+        timm_export=mobilenetv3_timm_spec,
     )
 )

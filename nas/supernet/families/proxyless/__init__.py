@@ -8,6 +8,7 @@ from nas.supernet.families.proxyless.elastic import ElasticProxylessNAS
 from nas.supernet.families.proxyless.parts import ProxylessParts
 from nas.supernet.families.proxyless.published import PUBLISHED
 from nas.supernet.families.proxyless.static import ProxylessSubnet
+from nas.supernet.families.proxyless.timm_export import proxyless_timm_spec
 from nas.supernet.part_costs import MEMORY_METRICS
 from nas.supernet.registry import Family, register_family
 
@@ -23,5 +24,6 @@ FAMILY = register_family(
         static_subnet=ProxylessSubnet,
         metrics=MEMORY_METRICS,
         published=PUBLISHED,
+        timm_export=proxyless_timm_spec,
     )
 )

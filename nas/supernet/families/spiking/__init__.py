@@ -10,6 +10,11 @@ from nas.supernet.registry import Family, register_family
 __all__ = ["QCFS_FAMILY", "SPIKING_FAMILY", "SpikingCosts", "SpikingResNet"]
 
 _NO_EXPORT = "a spiking or QCFS subnet is a plain torch module: supernet.extract(arch) (see README, Spiking networks)"
+_NO_TIMM = (
+    "timm has no spiking or QCFS layers (LIF neurons unrolled over time steps, quantized clip-floor-shift "
+    "activations), so these networks have no native timm form; a subnet is a plain torch module: "
+    "supernet.extract(arch)"
+)
 
 SPIKING_FAMILY = register_family(
     Family(
@@ -18,6 +23,7 @@ SPIKING_FAMILY = register_family(
         supernet=SpikingResNet,
         costs=SpikingCosts,
         export_note=_NO_EXPORT,
+        timm_note=_NO_TIMM,
         metrics=SPIKING_METRICS,
         measured_metrics=("energy", "synops", "firing_rate"),
         evaluation="timesteps",
@@ -32,6 +38,7 @@ QCFS_FAMILY = register_family(
         supernet=SpikingResNet,
         costs=SpikingCosts,
         export_note=_NO_EXPORT,
+        timm_note=_NO_TIMM,
         metrics=CONVERSION_METRICS,
         measured_metrics=("converted_accuracy",),
         evaluation="conversion",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from search_spaces import nb201 as _nb201  # noqa: F401  (registers the spaces)
+from search_spaces import autoformer as _autoformer  # noqa: F401  (registers the spaces)
+from search_spaces import nb201 as _nb201  # noqa: F401
 from search_spaces import ofa_mbv3 as _ofa_mbv3  # noqa: F401
 from search_spaces import ofa_proxyless as _ofa_proxyless  # noqa: F401
 from search_spaces import ofa_resnet as _ofa_resnet  # noqa: F401

@@ -42,7 +42,9 @@ OWN_MODULES = {
         "nas.cli.spiking",  # `nas spiking report | check | convert`
         "nas.quickstart.spiking",  # `nas quickstart --spiking`
     ),
+    "vit": ("nas.supernet.families.vit", "search_spaces.autoformer"),
     "nb201": ("search_spaces.nb201",),  # a table-backed space without a supernet family
+    "timm_blocks": ("nas.supernet.families.timm_blocks", "search_spaces.timm_blocks"),
 }
 """The modules each family (and each space without one) owns: the only code that may name it."""
 OWN_MODULES["qcfs"] = OWN_MODULES["spiking"]  # the QCFS family shares the spiking ResNet's code

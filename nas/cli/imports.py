@@ -1,4 +1,5 @@
-"""``nas import ofa``: once-for-all's published ImageNet supernets as this platform's supernet files."""
+"""``nas import ofa`` and ``nas import timm``: once-for-all's published ImageNet supernets, and elastic supernets
+made from timm models, as this platform's supernet files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli.common import Commands, actions, emit
+from nas.supernet import from_timm
+from nas.supernet.base import Supernet
+from nas.supernet.checkpoint import save_supernet
 from nas.supernet.importing import import_ofa
 from nas.supernet.registry import family_of, list_published, published_net
 
@@ -19,9 +23,23 @@ def _import_ofa(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / "imports" / f"{net.name}.pt"
     print(f"importing {args.file} as {net.name} (space {net.space}) ...", file=sys.stderr)
     supernet = import_ofa(args.file, net.name, out)
+    return emit(args, _summary(supernet, net.name, out), _render)
+
+
+def _import_timm(args: argparse.Namespace) -> int:
+    print(f"building the elastic supernet of timm's {args.model} ...", file=sys.stderr)
+    supernet = from_timm(args.model, weights=args.weights, num_classes=args.num_classes)
+    out = Path(args.out) if args.out else Path("runs") / "imports" / f"{supernet.space.name}.pt"
+    save_supernet(supernet, out)
+    report = _summary(supernet, args.model, out)
+    report["weights_file"] = args.weights
+    return emit(args, report, _render)
+
+
+def _summary(supernet: Supernet, net: str, out: Path) -> dict[str, Any]:
     space = supernet.space
-    report: dict[str, Any] = {
-        "net": net.name,
+    return {
+        "net": net,
         "space": space.name,
         "family": family_of(space).name,  # type: ignore[union-attr]
         "num_classes": supernet.num_classes,
@@ -30,7 +48,6 @@ def _import_ofa(args: argparse.Namespace) -> int:
         "largest": {"macs": supernet.macs(space.largest()), "params": supernet.params(space.largest())},
         "smallest": {"macs": supernet.macs(space.smallest()), "params": supernet.params(space.smallest())},
     }
-    return emit(args, report, _render)
 
 
 def _render(report: dict[str, Any]) -> None:
@@ -65,3 +82,17 @@ def register(commands: Commands) -> None:
     ofa.add_argument("--net", required=True, choices=list_published(), help="which published net the file is")
     ofa.add_argument("--out", help="supernet file to write (default: runs/imports/NET.pt)")
     ofa.set_defaults(func=_import_ofa)
+    timm = action("timm", "make an elastic supernet of a timm model (kernel, expand ratio and depth elastic)")
+    timm.description = (
+        "Parse a timm model's arch_def (MobileNetV3, EfficientNet, MnasNet, FBNetV3, MobileNetV4-Conv, ...) into an "
+        "elastic supernet that keeps timm's parameter names: every subnet extracts as an instance of timm's own "
+        "class, and `nas export --format timm` writes it as one. With --weights (the timm model's state dict as "
+        "safetensors or a torch file, e.g. the file its pretrained_cfg names; nothing is downloaded) the subnet "
+        "equal to the original arch_def computes the original model exactly. Models with features that cannot be "
+        "elastic (mixed kernels, CondConv, attention blocks, 'same' padding) are refused by name."
+    )
+    timm.add_argument("model", help="a timm model name (e.g. efficientnet_b0) or a timm_* space name")
+    timm.add_argument("--weights", help="the timm model's weights file (default: timm's random initialisation)")
+    timm.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    timm.add_argument("--out", help="supernet file to write (default: runs/imports/SPACE.pt)")
+    timm.set_defaults(func=_import_timm)

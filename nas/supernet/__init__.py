@@ -7,6 +7,7 @@ from nas.supernet import families  # noqa: F401  (registers the families)
 from nas.supernet.base import Supernet
 from nas.supernet.checkpoint import load_supernet, save_supernet
 from nas.supernet.costs import CostModel, Metric
+from nas.supernet.families import from_timm
 from nas.supernet.parts import PartModel, SubnetPart
 from nas.supernet.registry import (
     Family,
@@ -29,6 +30,7 @@ __all__ = [
     "cost_model",
     "create_supernet",
     "family_of",
+    "from_timm",
     "list_families",
     "list_supernets",
     "load_supernet",

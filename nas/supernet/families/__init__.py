@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from nas.supernet.families import mobilenetv3, proxyless, resnet, spiking
+from nas.supernet.families import mobilenetv3, proxyless, resnet, spiking, timm_blocks, vit
+from nas.supernet.families.timm_blocks import from_timm
 
-__all__ = ["mobilenetv3", "proxyless", "resnet", "spiking"]
+__all__ = ["from_timm", "mobilenetv3", "proxyless", "resnet", "spiking", "timm_blocks", "vit"]

@@ -62,11 +62,11 @@ def test_arch_show_reports_ofa_config_and_reference_counts(capsys: pytest.Captur
 
 def test_bad_input_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cases = [
-        (["arch", "sample", "--space", "mobilenet_v9"], "valid search spaces: nb201, ofa_mbv3, ofa_mbv3_small"),
+        (["arch", "sample", "--space", "mobilenet_v9"], "valid search spaces: autoformer_t, autoformer_t_small, nb201, ofa_mbv3,"),
         (["arch", "show", '{"ks": [3], "e": [3], "d": [2], "r": 128}'], "ks has 1 entries, expected 20"),
         (["arch", "show", "not-a-file.json"], "neither 'smallest', 'largest'"),
         (["train", "--data", "mnist", "--name", "x"], "valid data sets: cifar10, digits, imagefolder"),
-        (["train", "--supernet", "vgg", "--name", "x"], "valid supernets: ofa_mbv3, ofa_mbv3_small"),
+        (["train", "--supernet", "vgg", "--name", "x"], "valid supernets: autoformer_t, autoformer_t_small, ofa_mbv3,"),
         (["train", "--config", str(tmp_path / "none.yaml")], "does not exist"),
         (["eval", "--supernet", str(tmp_path / "none.pt"), "--arch", "largest"], "does not exist"),
     ]

@@ -1,0 +1,52 @@
+"""The README's benchmark table is what ``benchmarks/readme_tables.py`` renders from ``benchmarks/results/``, so a
+stale figure cannot survive a commit; and every results file must have a renderer, so no benchmark goes unshown."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "readme_tables.py"
+
+
+@pytest.fixture(scope="module")
+def tables() -> ModuleType:
+    """``benchmarks/readme_tables.py`` loaded by path (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("readme_tables", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module
+
+
+def test_readme_table_is_the_rendered_one(tables: ModuleType) -> None:
+    _, region, _ = tables.split_readme((ROOT / "README.md").read_text())
+    rendered = tables.render()
+    assert region == rendered, "README.md's benchmark table is stale: run python benchmarks/readme_tables.py --write"
+
+
+def test_a_results_file_without_a_renderer_is_refused(tables: ModuleType, tmp_path: Path) -> None:
+    for path in tables.RESULTS.glob("*.json"):
+        shutil.copy(path, tmp_path / path.name)
+    tables.render(tmp_path)  # the copy renders as the real folder does
+    (tmp_path / "unheard_of.json").write_text('{"benchmark": "unheard_of"}\n')
+    with pytest.raises(tables.RenderError, match=r"no renderer for unheard_of\.json"):
+        tables.render(tmp_path)
+
+
+def test_a_missing_results_file_is_refused(tables: ModuleType, tmp_path: Path) -> None:
+    for path in tables.RESULTS.glob("*.json"):
+        if path.name != "extraction.json":
+            shutil.copy(path, tmp_path / path.name)
+    with pytest.raises(tables.RenderError, match=r"extraction needs extraction\.json"):
+        tables.render(tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -130,6 +131,18 @@ def _crop_fraction(resolution: int) -> float | None:
     return CROP_FRACTION if resolution >= OFA_MIN_RESOLUTION else None
 
 
+def _splits(parts: dict[str, Any], class_names: Sequence[str], resolution: int) -> DataSplits:
+    """The folder's splits, with the normalization and crop of images read at ``resolution``."""
+    return make_splits(
+        "imagefolder",
+        parts,
+        class_names,
+        resolution,
+        normalization=_normalization(resolution),
+        crop_fraction=_crop_fraction(resolution),
+    )
+
+
 @register_dataset("imagefolder")
 def _load_imagefolder(
     root: str | os.PathLike[str] | None, resolution: int, seed: int, val_fraction: float, test_fraction: float
@@ -160,14 +173,7 @@ def _load_imagefolder(
             split: (images[torch.from_numpy(idx)], torch.from_numpy(labels[idx]))
             for split, idx in (("train", train), ("val", val), ("test", test))
         }
-        return make_splits(
-            "imagefolder",
-            parts,
-            class_names,
-            resolution,
-            normalization=_normalization(resolution),
-            crop_fraction=_crop_fraction(resolution),
-        )
+        return _splits(parts, class_names, resolution)
 
     if "train" not in split_dirs:
         raise DataError(f"{folder} has {'/, '.join(split_dirs)}/ but no train/ folder; expected {layout}")
@@ -202,11 +208,4 @@ def _load_imagefolder(
         if split in split_dirs:
             split_images, split_labels = _read_class_folders(folder / split, class_names, resolution, every_class=False)
             parts[split] = (split_images, torch.from_numpy(split_labels))
-    return make_splits(
-        "imagefolder",
-        parts,
-        class_names,
-        resolution,
-        normalization=_normalization(resolution),
-        crop_fraction=_crop_fraction(resolution),
-    )
+    return _splits(parts, class_names, resolution)

@@ -41,7 +41,14 @@ from predictors.memory import (
 from search_spaces import Arch, ConfigError, SearchSpace
 from search_spaces.checks import check_at_least
 
-__all__ = ["MEMORY_METRICS", "PartChainCosts", "PartChainMemory", "parts_macs", "parts_params"]
+__all__ = [
+    "MEMORY_METRICS",
+    "MemoryCosts",
+    "PartChainCosts",
+    "PartChainMemory",
+    "parts_macs",
+    "parts_params",
+]
 
 PartBuilder = Callable[[SubnetPart, Any], nn.Module]
 """A family's ``build_part(part, device)``: a fresh eval-mode module for the part."""
@@ -180,19 +187,14 @@ class PartChainMemory:
         }
 
 
-class PartChainCosts(CostModel):
-    """MACs, parameters and :data:`MEMORY_METRICS` of a space whose subnets are chains of parts; a family's cost
-    model is this with its :class:`PartChainMemory`."""
+class MemoryCosts(CostModel):
+    """A cost model that also defines :data:`MEMORY_METRICS` from a memory model (``inference_peak_bytes``,
+    ``mcunet_peak_bytes``, ``training`` and ``report``, as :class:`PartChainMemory` has); subclasses add MACs and
+    parameters."""
 
-    def __init__(self, space: SearchSpace, num_classes: int, memory: PartChainMemory):
+    def __init__(self, space: SearchSpace, num_classes: int, memory: Any):
         super().__init__(space, num_classes)
         self.memory = memory
-
-    def macs(self, arch: Arch) -> int:
-        return parts_macs(self.memory.build, self.memory.parts(arch))
-
-    def params(self, arch: Arch) -> int:
-        return parts_params(self.memory.build, self.memory.parts(arch))
 
     def metrics(self, train_batch: int = 32) -> dict[str, Callable[[Arch], float]]:
         return {
@@ -204,3 +206,16 @@ class PartChainCosts(CostModel):
 
     def memory_report(self, arch: Arch) -> dict[str, Any]:
         return self.memory.report(arch)
+
+
+class PartChainCosts(MemoryCosts):
+    """MACs, parameters and :data:`MEMORY_METRICS` of a space whose subnets are chains of parts; a family's cost
+    model is this with its :class:`PartChainMemory`."""
+
+    memory: PartChainMemory
+
+    def macs(self, arch: Arch) -> int:
+        return parts_macs(self.memory.build, self.memory.parts(arch))
+
+    def params(self, arch: Arch) -> int:
+        return parts_params(self.memory.build, self.memory.parts(arch))

@@ -21,15 +21,14 @@ measurements of timm's own modules on the meta device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
 from torch import nn
 
-from nas.supernet.costs import CostModel
 from nas.supernet.families.vit.static import timm_block
+from nas.supernet.part_costs import MemoryCosts
 from predictors.memory import (
     OPTIMIZER_STATE_FACTORS,
     TrainingMemory,
@@ -184,28 +183,17 @@ class ViTMemory:
         }
 
 
-class ViTCosts(CostModel):
+class ViTCosts(MemoryCosts):
     """MACs, parameters and memory of an :class:`~search_spaces.autoformer.AutoFormerSpace`'s subnets."""
 
     space: AutoFormerSpace
+    memory: ViTMemory
 
     def __init__(self, space: AutoFormerSpace, num_classes: int):
-        super().__init__(space, num_classes)
-        self.memory = ViTMemory(space, num_classes)
+        super().__init__(space, num_classes, ViTMemory(space, num_classes))
 
     def macs(self, arch: Arch) -> int:
         return vit_macs(self.space, arch, self.num_classes)
 
     def params(self, arch: Arch) -> int:
         return vit_params(self.space, arch, self.num_classes)
-
-    def metrics(self, train_batch: int = 32) -> dict[str, Callable[[Arch], float]]:
-        return {
-            **super().metrics(train_batch),
-            "peak_memory": self.memory.inference_peak_bytes,
-            "mcu_memory": self.memory.mcunet_peak_bytes,
-            "training_memory": lambda arch: self.memory.training(arch, train_batch).total_bytes,
-        }
-
-    def memory_report(self, arch: Arch) -> dict[str, Any]:
-        return self.memory.report(arch)

@@ -129,6 +129,8 @@ def write_timm(
         "model_args": args,
         "stem_stride": spec.stem_stride,
         "blocks": None if spec.blocks is None else [None if b is None else dict(b) for b in spec.blocks],
+        "stem": None if spec.stem is None else dict(spec.stem),
+        "bottlenecks": None if spec.bottlenecks is None else [dict(stage) for stage in spec.bottlenecks],
         "num_classes": int(args["num_classes"]),
         "space": subnet.space_name,
         "arch": subnet.arch.to_dict(),

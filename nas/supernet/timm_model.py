@@ -2,7 +2,8 @@
 
 A family that can express its subnets as a timm class registers a ``timm_export`` hook returning a
 :class:`TimmModelSpec`: the timm class, JSON constructor options, the state dict under timm's key names and the
-few fixes timm's constructors cannot express (a stem stride, per-layer transformer blocks). The export writes it as
+few fixes timm's constructors cannot express (a stem stride, per-layer transformer blocks, a ResNet's stem and
+per-bottleneck widths). The export writes it as
 ``config.json`` + ``model.safetensors``; :func:`nas.export.timm_loader.build_timm_model` (the stand-alone loader,
 copied beside them as ``load_timm.py``) rebuilds the model from the JSON alone and loads the weights with
 ``strict=True``.
@@ -26,6 +27,22 @@ block, ``{"num_heads": int, "mlp_ratio": float, "attn_head_dim": int (optional)}
 ``init_values``, ``norm_layer`` (``norm_eps``) and ``act_layer`` options in ``model_args`` (timm's
 ``VisionTransformer`` defaults where absent), whose ``attn`` is timm's ``Attention(..., attn_head_dim=...)``
 where a head width is given. ``stem_stride`` is set on ``conv_stem`` after building.
+
+For ``ResNet`` (built as ``block="Bottleneck"`` -> ``timm.models.resnet.Bottleneck``, ``stem_type="deep"``,
+``avg_down=True``) two more entries replace layers under timm's own key names after building:
+
+- ``stem``: ``{"widths": [mid, out], "residual": bool, "stride": int, "max_pool": bool}`` rebuilds the deep stem
+  ``conv1`` (``conv1.0``-``conv1.2``: 3x3 convolution of ``stride`` to ``mid``, BN, ReLU; ``conv1.3``-``conv1.5``: the
+  ``mid`` 3x3 convolution, BN, ReLU, whose output is added to its input (``x + ReLU(BN(conv(x)))``) where
+  ``residual``, absent otherwise; ``conv1.6``: 3x3 convolution to ``out``) and ``bn1`` of ``out`` channels; without
+  ``max_pool`` the ``maxpool`` is an identity;
+- ``bottlenecks``: one ``{"stride": int, "widths": [int, ...]}`` per stage (``layer1``, ``layer2``, ...): each
+  bottleneck's ``conv1``/``bn1``/``conv2``/``bn2``/``conv3`` are rebuilt for its middle width (``widths``, one per
+  block), the first block's ``conv2`` takes ``stride``, input widths follow on from ``bn1`` (the stem's output), and
+  a block has a ``downsample`` exactly where stride or width changes (timm's rule; timm's ``downsample_avg``: 2x2
+  average pool, none at stride 1, then 1x1 convolution and BN).
+
+Both are null for the other classes, and configs without them load as before.
 """
 
 from __future__ import annotations
@@ -53,6 +70,10 @@ class TimmModelSpec:
         stem_stride: set on ``conv_stem`` after building (timm hard-codes 2); None keeps timm's.
         blocks: per-layer transformer blocks ``{"num_heads": int, "mlp_ratio": float, "attn_head_dim": int}`` replacing
             ``model.blocks[i]`` where layers differ (see the module docstring); None keeps timm's uniform blocks.
+        stem: a ``ResNet``'s input stem ``{"widths", "residual", "stride", "max_pool"}`` replacing timm's deep stem;
+            None keeps timm's.
+        bottlenecks: a ``ResNet``'s stages ``{"stride": int, "widths": [int, ...]}``, the middle width of every
+            bottleneck; None keeps timm's.
     """
 
     timm_class: str
@@ -60,6 +81,8 @@ class TimmModelSpec:
     state_dict: Mapping[str, Tensor]
     stem_stride: int | None = None
     blocks: tuple[Mapping[str, Any] | None, ...] | None = field(default=None)
+    stem: Mapping[str, Any] | None = None
+    bottlenecks: tuple[Mapping[str, Any], ...] | None = None
 
 
 def renamed_state(state: Mapping[str, Tensor], modules: Mapping[str, str]) -> dict[str, Tensor]:

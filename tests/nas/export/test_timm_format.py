@@ -2,7 +2,7 @@
 ``timm/model.safetensors`` under timm's key names and the stand-alone ``timm/load_timm.py``), rebuilt as timm's own
 class with ``strict=True`` and computing the supernet's logits; the 32x32 spaces keep their stride-1 stem; the
 ``pretrained_cfg`` reproduces the evaluation's preprocessing; families without a timm form are refused with the
-reason."""
+reason. The ResNet family's own checks are in ``test_timm_resnet.py``."""
 
 from __future__ import annotations
 
@@ -137,13 +137,13 @@ def test_families_without_a_timm_form_are_refused_with_the_reason(
         check_timm(nas.get_space("spiking_resnet"))
     with pytest.raises(ConfigError, match=r"family 'qcfs'"):
         check_timm(nas.get_space("qcfs_resnet"))
-    supernet_path = tmp_path / "resnet.pt"
-    nas.save_supernet(nas.create_supernet("ofa_resnet50_small", num_classes=10), supernet_path)
+    supernet_path = tmp_path / "spiking.pt"
+    nas.save_supernet(nas.create_supernet("spiking_resnet", num_classes=10), supernet_path)
     out = tmp_path / "out"
     command = ["export", "--supernet", str(supernet_path), "--arch", "smallest", "--format", "pytorch", "timm"]
     assert main([*command, "--out", str(out), "--no-latency"]) == 2
     message = capsys.readouterr().err
-    assert "family 'resnet'" in message and "base_width" in message and "expand ratio" in message
+    assert "family 'spiking'" in message and "timm has no spiking" in message
     assert not out.exists()
 
 
@@ -229,6 +229,9 @@ def test_load_timm_export_finds_the_timm_folder_and_refuses_damage(tmp_path: Pat
     config = json.loads((out / "timm" / "config.json").read_text())
     (out / "timm" / "config.json").write_text(json.dumps({**config, "stem_stride": None, "num_classes": 3}))
     load_timm_export(out)  # timm's stride-2 stem has the same weights: only parity would tell
+    older = {key: value for key, value in config.items() if key not in ("stem", "bottlenecks")}
+    (out / "timm" / "config.json").write_text(json.dumps(older))
+    load_timm_export(out)  # a config from before the ResNet entries
     wrong = {**config, "model_args": {**config["model_args"], "num_classes": 3}}
     (out / "timm" / "config.json").write_text(json.dumps(wrong))
     with pytest.raises(CheckpointError, match="classifier"):

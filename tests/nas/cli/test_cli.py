@@ -62,7 +62,10 @@ def test_arch_show_reports_ofa_config_and_reference_counts(capsys: pytest.Captur
 
 def test_bad_input_exits_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cases = [
-        (["arch", "sample", "--space", "mobilenet_v9"], "valid search spaces: autoformer_t, autoformer_t_small, nb201, ofa_mbv3,"),
+        (
+            ["arch", "sample", "--space", "mobilenet_v9"],
+            "valid search spaces: autoformer_t, autoformer_t_small, nb201, ofa_mbv3,",
+        ),
         (["arch", "show", '{"ks": [3], "e": [3], "d": [2], "r": 128}'], "ks has 1 entries, expected 20"),
         (["arch", "show", "not-a-file.json"], "neither 'smallest', 'largest'"),
         (["train", "--data", "mnist", "--name", "x"], "valid data sets: cifar10, digits, imagefolder"),
@@ -170,3 +173,19 @@ def test_eval_refuses_a_supernet_for_another_class_count(tmp_path: Path, capsys:
     ]
     assert main(argv) == 2
     assert "has 10 classes but data set 'imagefolder' has 2" in capsys.readouterr().err
+
+
+def test_train_lays_config_and_flags_over_the_family_training_defaults(tmp_path: Path) -> None:
+    from nas.cli.training import train_config
+
+    parser = build_parser()
+    vit = train_config(parser.parse_args(["train", "--supernet", "autoformer_t_small"]))
+    assert (vit.optim.optimizer, vit.optim.weight_decay) == ("adamw", 0.05)  # the family's defaults
+    config = tmp_path / "sgd.yaml"
+    config.write_text("optim:\n  optimizer: sgd\n  momentum: 0.8\n")
+    chosen = train_config(parser.parse_args(["train", "--supernet", "autoformer_t_small", "--config", str(config)]))
+    assert (chosen.optim.optimizer, chosen.optim.momentum, chosen.optim.weight_decay) == ("sgd", 0.8, 0.05)
+    flagged = train_config(parser.parse_args(["train", "--supernet", "autoformer_t_small", "--lr", "0.3"]))
+    assert (flagged.optim.optimizer, flagged.optim.lr) == ("adamw", 0.3)
+    cnn = train_config(parser.parse_args(["train", "--supernet", "ofa_mbv3_small"]))
+    assert cnn.optim.optimizer == "sgd"  # families without defaults keep TrainConfig's

@@ -10,6 +10,7 @@ from typing import Any
 from nas.cli.common import Commands, add_data_arguments, handled, table
 from nas.core.config import load_yaml, parse_config
 from nas.data import load_dataset, parse_class_selection
+from nas.supernet import family_of
 from nas.supernet.checkpoint import load_supernet
 from nas.training.config import TrainConfig, progressive_shrinking_phases
 from nas.training.evaluation import SPLITS, EvalCache, evaluate, file_digest
@@ -21,7 +22,8 @@ __all__ = ["register", "train_config"]
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The YAML config (if any) with the flags given on the command line laid over it."""
+    """The YAML config (if any) with the flags given on the command line laid over it, both over the training
+    settings the supernet's family needs (e.g. AdamW for the vision transformers)."""
     data = load_yaml(args.config) if args.config else {}
     overrides = {
         "supernet": args.supernet,
@@ -34,6 +36,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "num_classes": args.num_classes,
     }
     data.update({k: v for k, v in overrides.items() if v is not None})
+    data = _with_family_defaults(data)
     # flags merge into sections only where the file has a mapping (or nothing); any other type is left for
     # parse_config to reject with the field's name
     data_flags = {
@@ -61,6 +64,21 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
             )
         data["phases"] = [{**phases[0], "epochs": args.epochs}]
     return parse_config(TrainConfig, data)
+
+
+def _with_family_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` laid over the training settings its supernet's family needs (``Family.train_defaults``), section
+    by section; a section that is not a mapping is left for parse_config to reject."""
+    space = data.get("supernet", TrainConfig.supernet)
+    family = family_of(space) if isinstance(space, str) else None
+    if family is None:
+        return data
+    merged = dict(data)
+    for section, defaults in family.train_defaults.items():
+        given = data.get(section, {})
+        if isinstance(given, dict):
+            merged[section] = {**defaults, **given}
+    return merged
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,8 +150,9 @@ def register(commands: Commands) -> None:
     train = commands.add(
         "train",
         "train a supernet from a YAML config and flags",
-        "Train a weight-sharing supernet. Flags override the YAML config; unknown config keys are "
-        "errors. --resume RUN_DIR continues a run from its last checkpoint exactly. --init-from FILE fine-tunes: "
+        "Train a weight-sharing supernet. Flags override the YAML config, which overrides the settings the "
+        "supernet's family needs (the vision transformers train with AdamW); unknown config keys are errors. "
+        "--resume RUN_DIR continues a run from its last checkpoint exactly. --init-from FILE fine-tunes: "
         "every weight but the classifier's comes from FILE (a supernet file, or with --net a once-for-all "
         "checkpoint), the classifier starts fresh with the data set's classes, and every subnet stays trainable "
         "(sandwich or progressive recipe); such a run resumes like any other.",

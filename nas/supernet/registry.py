@@ -11,8 +11,8 @@ names the family or its classes: the rest of the platform asks the family found 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -67,6 +67,8 @@ class Family:
         published: published checkpoints (once-for-all's ImageNet supernets) its supernets import.
         timm_export: its static subnets as native timm models (``nas export --format timm``); None: refused.
         timm_note: why ``timm_export`` is None, for the refusal.
+        train_defaults: ``nas train`` settings its supernets need, by config section
+            (``{"optim": {"optimizer": "adamw"}}``); the YAML config and the flags are laid over them.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Family:
     published: tuple[PublishedNet, ...] = ()
     timm_export: TimmExport | None = None
     timm_note: str = ""
+    train_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def create(self, space: str, num_classes: int, **options: Any) -> Supernet:
         """A fresh supernet of ``space`` (one of :attr:`spaces`)."""

@@ -12,6 +12,10 @@ from nas.supernet.registry import Family, register_family
 
 __all__ = ["FAMILY", "ElasticViT", "ViTCosts", "ViTMemory", "ViTParts"]
 
+_ADAMW = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "min_lr": 1e-5}
+"""Transformers train poorly with the SGD defaults (digits stay at chance at lr 0.1): AdamW as DeiT and AutoFormer
+train them, with their weight decay; the learning rate suits batch 32."""
+
 FAMILY = register_family(
     Family(
         name="vit",
@@ -22,5 +26,6 @@ FAMILY = register_family(
         static_subnet=vit_subnet,
         metrics=MEMORY_METRICS,
         timm_export=vit_export,
+        train_defaults={"optim": _ADAMW},
     )
 )

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback, fail_stale_trials
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 from tqdm import tqdm
@@ -84,7 +84,7 @@ def _storage(execution: ExecutionConfig, run_dir: Path) -> BaseStorage:
                 execution.storage,
                 heartbeat_interval=max(1, round(execution.heartbeat_seconds)),
                 grace_period=max(3, round(3 * execution.heartbeat_seconds)),
-                failed_trial_callback=RetryFailedTrialCallback(max_retry=3),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
         except Exception as exc:  # database drivers raise many types
             raise ConfigError(
@@ -255,13 +255,15 @@ class _Driver:
             measured = {k: v for k, v in completed.result.items() if k != "seconds" and isinstance(v, (int, float))}
             record["values"].update(measured)
             record["values"]["eval_seconds"] = completed.result.get("seconds", completed.seconds)
-            self._tell(record, evaluated=True, worker=completed.worker)
+            self._tell(record, evaluated=True, worker=completed.worker, attempts=completed.attempts)
 
-    def _tell(self, record: dict[str, Any], evaluated: bool, worker: int = -1) -> None:
+    def _tell(self, record: dict[str, Any], evaluated: bool, worker: int = -1, attempts: int = 1) -> None:
         started = time.perf_counter()
         values = record["values"]
         trial = self.trials.pop(record["number"])
         attrs = {"arch": record["arch"].to_dict(), "metrics": values, "evaluated": evaluated, "worker": worker}
+        if attempts > 1:  # its first worker died (or its node left) mid-evaluation
+            attrs["attempts"] = attempts
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         for budget, violation in zip(self.setup.budgets, constraint_values(self.setup.budgets, values)):

@@ -3,6 +3,7 @@ joined by address (which fails fast when nothing answers there)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -127,7 +128,9 @@ def _probe(address: str, host: str, port: int, timeout: float) -> None:
 def connect_ray(address: str, *, timeout: float = 5.0) -> None:
     """Connect this process to a running Ray cluster: ``"auto"`` (found on this machine) or ``"HOST:PORT"``.
 
-    A HOST:PORT that does not answer fails within ``timeout`` seconds with a NasError instead of hanging.
+    A HOST:PORT that does not answer fails within ``timeout`` seconds with a NasError instead of hanging. A
+    cluster on 127.0.0.1 is joined on 127.0.0.1 (Ray by itself rewrites a loopback address to the machine's
+    routable one, where such a cluster does not listen).
     """
     parsed = _parse_host_port(address) if isinstance(address, str) else None
     if address != "auto" and parsed is None:
@@ -149,8 +152,13 @@ def connect_ray(address: str, *, timeout: float = 5.0) -> None:
         target = address
     if parsed is not None:
         _probe(target, *parsed, timeout)
+    loopback = parsed is not None and parsed[0] in LOOPBACK_HOSTS
     try:
-        ray.init(address=address, logging_level=logging.WARNING)
+        with _loopback_node_ip() if loopback else contextlib.nullcontext():
+            ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise NasError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
+        hint = ""
+        if address != "auto" and "RAY_AUTH_MODE" not in os.environ:  # Ray sends its token only when told to
+            hint = "; if the cluster uses token authentication, set RAY_AUTH_MODE=token here"
+        raise NasError(f"cannot connect to the Ray cluster at {address!r}: {first}{hint}") from None

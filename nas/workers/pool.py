@@ -181,7 +181,9 @@ class EvaluationPool:
     ``submit`` queues a task; at most ``max_in_flight`` tasks run at a time, one per idle worker (the rest wait in
     the queue, so a driver that keeps ``pending`` at ``max_in_flight`` never leaves a worker waiting for it).
     ``completed`` blocks until at least one task finishes. A worker that dies mid-task is replaced and the task
-    re-queued (at most ``max_retries`` times); an exception from the evaluator comes back as ``error``.
+    re-queued (at most ``max_retries`` times) for the first worker free: the replacement takes tasks once it is
+    ready, so a worker whose node left the cluster holds nothing up; an exception from the evaluator comes back as
+    ``error``.
     ``busy_seconds[worker]`` adds up the ``seconds`` of each worker's tasks (utilisation = busy / wall time).
     The local backend has one in-process worker and runs the next queued task inside ``completed``.
     """
@@ -227,6 +229,7 @@ class EvaluationPool:
         self.max_retries = max_retries
         self.busy_seconds: dict[int, float] = {worker: 0.0 for worker in range(self.workers)}
         self.restarts = 0
+        self._starting: dict[Any, int] = {}  # replacement workers building their evaluator, by their ready() ref
         self._queue: deque[_Task] = deque()
         self._ids: set[int] = set()
         self._running: dict[Any, _Running] = {}
@@ -329,14 +332,17 @@ class EvaluationPool:
         ray = self._ray
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         done: list[Completed] = []
-        while not done and self._running:
+        while not done and (self._running or (self._queue and self._starting)):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, rest = ray.wait(list(self._running), num_returns=1, timeout=remaining)
+            ready, rest = ray.wait([*self._running, *self._starting], num_returns=1, timeout=remaining)
             if not ready:
                 break
             if rest:
                 ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in ready:
+                if ref in self._starting:
+                    self._started(ref)
+                    continue
                 item = self._finish(ref)
                 if item is not None:
                     done.append(item)
@@ -408,14 +414,35 @@ class EvaluationPool:
         return Completed(task.task_id, task.payload, result, error, worker, seconds, task.lost + 1, trace)
 
     def _replace(self, worker: int) -> None:
-        """Kill (if still alive) and replace the actor of ``worker``; the new one builds its evaluator afresh."""
+        """Kill (if still alive) and replace the actor of ``worker``; the new one builds its evaluator afresh and
+        takes tasks once it is ready, so a replacement the cluster has no room for (its node left) holds up no task:
+        the others take them."""
         try:
             self._ray.kill(self._actors[worker], no_restart=True)
         except Exception:  # already gone
             pass
         self._actors[worker] = self._new_actor()
-        self._idle.append(worker)
+        self._starting[self._actors[worker].ready.remote()] = worker
         self.restarts += 1
+
+    def _started(self, ref: Any) -> None:
+        """A replacement worker is ready (it joins the idle ones) or died starting (it is replaced again)."""
+        from ray.exceptions import RayActorError, RayError
+
+        worker = self._starting.pop(ref)
+        try:
+            self._ray.get(ref)
+        except RayActorError as exc:
+            if exc.actor_init_failed:
+                raise NasError(
+                    f"worker {worker} could not build the evaluator {self.spec.factory!r}: {_actor_error(exc)}"
+                ) from None
+            self._replace(worker)
+            return
+        except RayError:
+            self._replace(worker)
+            return
+        self._idle.append(worker)
 
     def _run_local(self) -> list[Completed]:
         if not self._queue:
@@ -438,6 +465,7 @@ class EvaluationPool:
             except Exception:  # already gone, or Ray shut down first
                 pass
         self._actors.clear()
+        self._starting.clear()
         self._running.clear()
         self._queue.clear()
         self._ids.clear()

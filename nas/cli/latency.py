@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas.cli.common import Commands, actions, emit, emit_report, fmt
+from nas.cli.common import Commands, actions, emit, emit_report, fmt, table
+from nas.profile.inventory import device_rows
+from nas.profile.remote import ProfileRequest, profile_on, remote_table_path
 from nas.profile.tables import default_table_path, profile_table
 from nas.profile.timers import DEVICES, Timer, create_timer
 from nas.profile.validation import validate_table, validation_text
@@ -26,6 +28,12 @@ def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.N
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
+    if args.on:
+        return _profile_remote(args)
+    if args.ray_address:
+        raise ConfigError(
+            "--ray-address profiles on a cluster's device: name it with --on RESOURCE", field="on", value=None
+        )
     space = get_space(args.space)
     out = Path(args.out) if args.out else default_table_path(args.device, space.name, args.batch)
     if out.exists() and not args.overwrite:
@@ -51,6 +59,73 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
         table.save(out)
         report.update(table.validation)
     return report
+
+
+def _profile_remote(args: argparse.Namespace) -> dict[str, Any]:
+    """Profile on the Ray nodes advertising ``--on``'s resources, in parallel; write each table here."""
+    space = get_space(args.space)
+    if args.out and len(args.on) > 1:
+        raise ConfigError("--out names one table; profiling on several devices writes one each", field="out")
+    request = ProfileRequest(
+        space.name, args.device, args.batch, args.num_classes, args.calibration, args.seed, args.threads or None,
+        args.cuda_graphs, {"min_repeats": args.repeats, "min_seconds": args.min_time, "rounds": args.rounds},
+        args.validate,
+    )  # fmt: skip
+    outs = {resource: Path(args.out) if args.out else remote_table_path(resource, request) for resource in args.on}
+    for out in outs.values():
+        if out.exists() and not args.overwrite:
+            raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
+    started = time.perf_counter()
+    tables = profile_on(args.on, request, args.ray_address)
+    rows = []
+    for resource, payload in tables.items():
+        atomic_write_json(outs[resource], payload)
+        written = LatencyTable.load(outs[resource], space=space.name)
+        row = {
+            "on": resource,
+            "table": str(outs[resource]),
+            "host": written.machine.get("host"),
+            "device_name": written.machine.get("name"),
+            "parts": len(written.entries),
+            **_model_summary(written),
+        }
+        if written.validation:
+            row.update(mape=written.validation["mape"], floor_mape=written.validation["floor_mape"])
+        rows.append(row)
+    seconds = round(time.perf_counter() - started, 1)
+    return {"space": space.name, "device": args.device, "batch": args.batch, "seconds": seconds, "devices": rows}
+
+
+def _render_remote(report: dict[str, Any]) -> None:
+    if "devices" not in report:
+        _render_profile(report)
+        return
+    devices = report["devices"]
+    print(f"{report['space']} on {len(devices)} device(s), runtime {report['device']}, batch {report['batch']}: ")
+    columns = [("on", "on"), ("host", "host"), ("parts", "parts"), ("model", "model"), ("table", "table")]
+    if any("mape" in row for row in devices):
+        columns += [("mape", "MAPE"), ("floor_mape", "floor MAPE")]
+    print(table(devices, columns))
+    print(f"{report['seconds']} s")
+
+
+def _devices(args: argparse.Namespace) -> dict[str, Any]:
+    rows, problems = device_rows(args.root)
+    return {"root": args.root, "tables": rows, "unreadable": problems}
+
+
+def _render_devices(report: dict[str, Any]) -> None:
+    rows = report["tables"]
+    if not rows:
+        print(f"no latency tables under {report['root']}: run `nas profile` (add --on RESOURCE for a cluster's device)")
+    else:
+        columns = [("device", "device"), ("hardware", "hardware"), ("runtime", "runtime"), ("space", "space"),
+                   ("batch", "batch"), ("created", "created"), ("model", "model")]  # fmt: skip
+        if any("mape" in row for row in rows):
+            columns += [("subnets", "validated on"), ("mape", "MAPE"), ("floor_mape", "floor MAPE")]
+        print(table(rows, [*columns, ("table", "table")]))
+    for problem in report["unreadable"]:
+        print(f"skipped {problem}")
 
 
 def _model_summary(table: LatencyTable) -> dict[str, Any]:
@@ -132,7 +207,27 @@ def register(commands: Commands) -> None:
     profile.add_argument("--seed", type=int, default=0, help="seed of the part order and the sampled subnets")
     profile.add_argument("--out", help="table file (default: runs/latency/<device>-<space>-b<batch>.json)")
     profile.add_argument("--overwrite", action="store_true", help="replace an existing table file")
-    profile.set_defaults(func=lambda a: emit(a, _profile(a), _render_profile))
+    profile.add_argument(
+        "--on",
+        nargs="+",
+        metavar="RESOURCE",
+        help="profile on the Ray nodes advertising these custom resources (a device joins with "
+        "ray start --address=HEAD --resources='{\"device:pi5\": 1}'), all at once; each table is written here to "
+        "runs/latency/<device>/<runtime>-<space>-b<batch>.json",
+    )
+    profile.add_argument("--ray-address", help="the Ray cluster of the --on devices (HOST:PORT of its head, or auto)")
+    profile.set_defaults(func=lambda a: emit(a, _profile(a), _render_remote))
+
+    devices = commands.add(
+        "devices",
+        "list the latency tables this project holds, per device",
+        "One row per latency table under --root (runs/latency, written by `nas profile`, remote devices in a "
+        "folder each): the device (the cluster resource it was profiled on, or local), its hardware, runtime, "
+        "space, batch, when it was made, the latency model fitted and, when validated, its MAPE beside the noise "
+        "floor's. Files that are not readable tables are named and skipped.",
+    )
+    devices.add_argument("--root", default="runs/latency", help="folder searched recursively for tables")
+    devices.set_defaults(func=lambda a: emit(a, _devices(a), _render_devices))
 
     latency = commands.add(
         "latency",

@@ -13,7 +13,19 @@ import pytest
 from nas.cli import build_parser, main
 from tests.conftest import REPO_ROOT
 
-SUBCOMMANDS = ["quickstart", "train", "eval", "spaces", "arch", "predictor", "profile", "latency", "search", "report"]
+SUBCOMMANDS = [
+    "quickstart",
+    "train",
+    "eval",
+    "spaces",
+    "arch",
+    "predictor",
+    "profile",
+    "devices",
+    "latency",
+    "search",
+    "report",
+]
 
 
 def run_nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -10,10 +10,11 @@ from nas.cli.common import Commands, add_data_arguments, emit_report, handled, t
 from nas.core.config import default
 from nas.search.config import EvaluationConfig, ExecutionConfig, SearchConfig
 from nas.search.driver import run_search
-from nas.search.objectives import metrics
-from nas.search.results import read_report
+from nas.search.objectives import device_latency, metrics
+from nas.search.results import read_front, read_report
 from nas.search.samplers import list_samplers
 from nas.training.evaluation import SPLITS
+from search_spaces import ConfigError
 
 __all__ = ["register"]
 
@@ -49,9 +50,29 @@ def _help() -> str:
     return _SEARCH_HELP + ", ".join(f"{m.name} ({m.direction[:3]}, {m.unit})" for m in metrics().values())
 
 
+def _latency_tables(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """The one plain ``--latency-table`` (or None), the ``NAME=TABLE`` ones, and the objectives with ``latency``
+    standing for every device's latency when only named tables are given."""
+    given = args.latency_table or []
+    named = tuple(text for text in given if "=" in text)
+    plain = [text for text in given if "=" not in text]
+    if len(plain) > 1:
+        raise ConfigError(
+            "--latency-table is given twice without names: name each device's table, NAME=TABLE",
+            field="latency_table",
+            value=plain,
+        )
+    objectives = list(args.objectives)
+    if named and not plain and "latency" in objectives:
+        at = objectives.index("latency")
+        objectives[at : at + 1] = [device_latency(text.partition("=")[0]) for text in named]
+    return (plain[0] if plain else None), named, tuple(objectives)
+
+
 def _search(args: argparse.Namespace) -> dict[str, Any]:
+    latency_table, latency_tables, objectives = _latency_tables(args)
     config = SearchConfig(
-        objectives=tuple(args.objectives),
+        objectives=objectives,
         budgets=tuple(args.budget or ()),
         sampler=args.sampler,
         trials=args.trials,
@@ -60,7 +81,9 @@ def _search(args: argparse.Namespace) -> dict[str, Any]:
         space=args.space,
         supernet=args.supernet,
         predictor=args.predictor,
-        latency_table=args.latency_table,
+        latency_table=latency_table,
+        latency_tables=latency_tables,
+        per_device=args.per_device,
         num_classes=args.num_classes,
         train_batch=args.train_batch,
         reference=tuple(args.reference) if args.reference else None,
@@ -105,7 +128,13 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     summary, front = read_report(args.run)
     columns = [*summary["objectives"], *[c for c in front.columns if c.startswith("violation_") or c == "in_domain"]]
     rows = front[["trial", *columns]].head(args.top).to_dict("records") if len(front) else []
-    return {"run": args.run, **{k: v for k, v in summary.items() if k != "hypervolume_curve"}, "front": rows}
+    report = {"run": args.run, **{k: v for k, v in summary.items() if k != "hypervolume_curve"}, "front": rows}
+    for device, facts in (summary.get("devices") or {}).items():
+        device_front = read_front(args.run, facts["front"])
+        shown = ["trial", *facts["objectives"]]
+        facts["rows"] = device_front[shown].head(args.top).to_dict("records") if len(device_front) else []
+        report["devices"][device] = facts
+    return report
 
 
 def _render_report(report: dict[str, Any]) -> None:
@@ -117,6 +146,14 @@ def _render_report(report: dict[str, Any]) -> None:
         columns = list(report["front"][0])
         rows = [{c: f"{v:.5g}" if isinstance(v, float) else v for c, v in row.items()} for row in report["front"]]
         print(table(rows, [(c, c) for c in columns]))
+    for device, front in (report.get("devices") or {}).items():
+        print(
+            f"\ndevice {device}: front of {front['front_size']} over {', '.join(front['objectives'])} "
+            f"({front['feasible']} feasible), hypervolume {front['hypervolume']:.6g}: {front['front']}"
+        )
+        rows = [{c: f"{v:.5g}" if isinstance(v, float) else v for c, v in row.items()} for row in front["rows"]]
+        if rows:
+            print(table(rows, [(c, c) for c in rows[0]]))
 
 
 def register(commands: Commands) -> None:
@@ -160,7 +197,19 @@ def register(commands: Commands) -> None:
         help="let candidates outside the predictor's training domain (unseen resolutions or block choices, MACs "
         "outside the seen range) onto the front; by default they are infeasible (constraint 'domain')",
     )
-    search.add_argument("--latency-table", help="latency table JSON from `nas profile`")
+    search.add_argument(
+        "--latency-table",
+        action="append",
+        metavar="[NAME=]TABLE",
+        help="latency table JSON from `nas profile` (metric latency); NAME=TABLE, repeated, one per device (metric "
+        "latency@NAME, budgets like --budget latency@pi5=30; objective latency then means every device's)",
+    )
+    search.add_argument(
+        "--per-device",
+        action="store_true",
+        help="one Pareto front per device from the same evaluations (front@NAME.csv/.png); a device's budgets rule "
+        "out only what meets no device's budgets",
+    )
     search.add_argument(
         "--num-classes",
         type=int,

@@ -4,9 +4,9 @@ runs (the family's cost model, a device's latency table), and budgets on them ch
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from nas.search.objectives import Budget, metric
+from nas.search.objectives import Budget, device_of, metric
 from nas.supernet.latency import LatencyModel
 from nas.supernet.registry import cost_model, family_of
 from search_spaces import Arch, ConfigError, SearchSpace
@@ -15,33 +15,45 @@ __all__ = ["CheapMetrics", "check_budgets_reachable"]
 
 
 class CheapMetrics:
-    """The metrics computed from the arch alone, each memoized per arch through its cost model's caches."""
+    """The metrics computed from the arch alone, each memoized per arch through its cost model's caches.
+
+    ``latencies`` holds a latency model per metric: ``latency`` (one table) and ``latency@NAME`` (a device's).
+    """
 
     def __init__(
         self,
         space: SearchSpace,
         num_classes: int,
-        latency: LatencyModel | None = None,
+        latencies: Mapping[str, LatencyModel] | None = None,
         train_batch: int = 32,
     ):
-        self.space, self.num_classes, self.latency, self.train_batch = space, num_classes, latency, train_batch
+        self.space, self.num_classes, self.train_batch = space, num_classes, train_batch
+        self.latencies = dict(latencies or {})
         self.costs = cost_model(space, num_classes) if family_of(space) is not None else None
         self._measures = self.costs.metrics(train_batch) if self.costs is not None else {}
 
     @property
     def names(self) -> list[str]:
-        """The cheap metrics this space has (``latency`` only with a table)."""
-        return [*self._measures, *(["latency"] if self.latency is not None else [])]
+        """The cheap metrics this space has (the latencies only with their tables)."""
+        return [*self._measures, *self.latencies]
 
     def require(self, names: Iterable[str]) -> None:
         """Fail early when a metric needs something this search was not given or the space does not model."""
         for name in names:
-            if name == "latency" and self.latency is None:
+            device = device_of(name)
+            if device is not None and name not in self.latencies:
+                raise ConfigError(
+                    f"{name!r} needs --latency-table {device}=TABLE (build one with `nas profile`, on the device "
+                    "with --on)",
+                    field="latency_table",
+                    value=name,
+                )
+            if name == "latency" and name not in self.latencies:
                 raise ConfigError(
                     "the latency objective or budget needs --latency-table (build one with `nas profile`)",
                     field="latency_table",
                 )
-            if name != "latency" and name not in self._measures:
+            if device is None and name != "latency" and name not in self._measures:
                 available = [*self._measures, "latency"]
                 raise ConfigError(
                     f"metric {name!r} is not modelled for space {self.space.name!r}; its cheap metrics are "
@@ -54,9 +66,8 @@ class CheapMetrics:
     def compute(self, arch: Arch, names: Iterable[str]) -> dict[str, float]:
         values: dict[str, float] = {}
         for name in names:
-            if name == "latency":
-                assert self.latency is not None
-                values[name] = float(self.latency.predict([arch])[0])
+            if name in self.latencies:
+                values[name] = float(self.latencies[name].predict([arch])[0])
             elif name in self._measures:
                 values[name] = float(self._measures[name](arch))
         return values

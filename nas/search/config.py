@@ -69,6 +69,8 @@ class SearchConfig:
     supernet: str | None = None
     predictor: str | None = None
     latency_table: str | None = None
+    latency_tables: tuple[str, ...] = ()  # NAME=TABLE: device NAME's table, metric latency@NAME
+    per_device: bool = False  # one front per device; device budgets rule out only archs that meet no device's
     num_classes: int = 10
     train_batch: int = 32
     reference: tuple[float, ...] | None = None
@@ -78,7 +80,7 @@ class SearchConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
-        for name in ("objectives", "budgets", "reference"):  # lists given in code become tuples
+        for name in ("objectives", "budgets", "reference", "latency_tables"):  # lists given in code become tuples
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))

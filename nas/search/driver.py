@@ -36,7 +36,6 @@ from nas.core.config import parse_config
 from nas.core.runs import create_run_dir, write_manifest
 from nas.search.config import EvaluationConfig, ExecutionConfig, SearchConfig
 from nas.search.journal import TrialBatchedJournal
-from nas.search.objectives import constraint_values
 from nas.search.results import write_results
 from nas.search.samplers import create_sampler
 from nas.search.setup import SearchSetup
@@ -266,8 +265,10 @@ class _Driver:
             attrs["attempts"] = attempts
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        for budget, violation in zip(self.setup.budgets, constraint_values(self.setup.budgets, values)):
-            trial.set_constraint(budget.metric, violation)
+        for name, violation in self.setup.constraints(values).items():
+            trial.set_constraint(name, violation)
+        if self.config.per_device:  # each device budget's own violation, for the per-device fronts
+            trial.set_user_attr("violations", self.setup.constraints(values, per_device=False))
         if "domain" in record:  # outside the predictor's training domain: infeasible, however good it looks
             trial.set_constraint(self.setup.domain_constraint, record["domain"])
         self.study.tell(trial, [values[name] for name in self.config.objectives])
@@ -397,7 +398,15 @@ def run_search(
     driver = _Driver(setup, study, progress)
     driver.run()
     wall = time.perf_counter() - started
-    summary = write_results(run_dir, study, setup.config.objectives, setup.directions, setup.reference, setup.budgets)
+    summary = write_results(
+        run_dir,
+        study,
+        setup.config.objectives,
+        setup.directions,
+        setup.reference,
+        setup.budgets,
+        per_device=setup.config.per_device,
+    )
     return SearchResult(
         run_dir=run_dir,
         trials=summary["trials"],

@@ -14,7 +14,17 @@ from nas.supernet.registry import metric_definitions
 from search_spaces import ConfigError, UnknownNameError
 from search_spaces.errors import short_repr
 
-__all__ = ["Budget", "Metric", "constraint_values", "metric", "metrics", "parse_budget"]
+__all__ = [
+    "DEVICE_NAME",
+    "Budget",
+    "Metric",
+    "constraint_values",
+    "device_latency",
+    "device_of",
+    "metric",
+    "metrics",
+    "parse_budget",
+]
 
 
 def metrics() -> dict[str, Metric]:
@@ -22,9 +32,35 @@ def metrics() -> dict[str, Metric]:
     return metric_definitions()
 
 
+DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+"""A device's name in ``latency@NAME`` (and ``--latency-table NAME=TABLE``)."""
+
+
+def device_latency(device: str) -> str:
+    """The metric of ``device``'s latency: ``latency@<device>``."""
+    return f"latency@{device}"
+
+
+def device_of(name: str) -> str | None:
+    """The device of a ``latency@NAME`` metric; None for any other metric."""
+    base, at, device = name.partition("@")
+    return device if at and base == "latency" else None
+
+
 def metric(name: str, kind: str = "objective") -> Metric:
-    """The metric called ``name``; ``kind`` words the error for an unknown name."""
+    """The metric called ``name`` (``latency@NAME``: one device's latency); ``kind`` words the error for an unknown
+    name."""
     known = metric_definitions()
+    device = device_of(name) if isinstance(name, str) else None
+    if device is not None:
+        if not DEVICE_NAME.fullmatch(device):
+            raise ConfigError(
+                f"{kind} {short_repr(name)}: a device name is letters, digits, '_', '.' or '-' (at most 64)",
+                field=kind,
+                value=name,
+            )
+        latency = known["latency"]
+        return Metric(name, latency.direction, latency.unit, latency.source, f"latency on device {device!r}")
     if name not in known:
         raise UnknownNameError(kind, name if len(str(name)) <= 80 else f"{str(name)[:80]}...", known)
     return known[name]
@@ -71,12 +107,15 @@ class Budget:
 
 
 def parse_budget(text: str) -> Budget:
-    """``latency=5``, ``peak_memory=2MiB``, ``macs=50M``, ``accuracy=97%``: metric, ``=``, number, optional unit.
+    """``latency=5``, ``latency@pi5=30``, ``peak_memory=2MiB``, ``macs=50M``, ``accuracy=97%``: metric, ``=``, number,
+    optional unit.
 
     ``=`` bounds the metric in its direction; ``<=`` and ``>=`` say the side explicitly, so a range is two
     budgets (``firing_rate>=0.05`` and ``firing_rate<=0.3``).
     """
-    match_op = re.match(r"\s*([A-Za-z_0-9]+)\s*(<=|>=|=)(.*)$", text) if isinstance(text, str) else None
+    match_op = (
+        re.match(r"\s*([A-Za-z_0-9]+(?:@[A-Za-z0-9_.\-]+)?)\s*(<=|>=|=)(.*)$", text) if isinstance(text, str) else None
+    )
     if match_op is None:
         raise ConfigError(
             f"budget {short_repr(text)} must look like METRIC=VALUE (or METRIC<=VALUE, METRIC>=VALUE), e.g. latency=5",

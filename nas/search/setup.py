@@ -4,7 +4,7 @@ where each comes from, the budgets, the accuracy source and the hypervolume refe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,15 @@ from nas.layers.convertible import check_conversion_friendly
 from nas.search.cheap import CheapMetrics, check_budgets_reachable
 from nas.search.config import SearchConfig
 from nas.search.evaluators import DOMAIN_CONSTRAINT, PredictedAccuracy
-from nas.search.objectives import Budget, constraint_values, metric, parse_budget
+from nas.search.objectives import (
+    DEVICE_NAME,
+    Budget,
+    constraint_values,
+    device_latency,
+    device_of,
+    metric,
+    parse_budget,
+)
 from nas.search.samplers import SamplerContext, list_samplers
 from nas.supernet.checkpoint import load_supernet
 from nas.supernet.latency import LatencyModel
@@ -51,9 +59,9 @@ class SearchSetup:
         self.supernet_metrics = [name for name in wanted if metric(name).source == "measured"]
         facts = self._supernet_facts() if config.supernet else None
         space_name = config.space or (facts.space if facts else None)
-        latency_table = LatencyTable.load(config.latency_table) if config.latency_table else None
-        if latency_table is not None:
-            space_name = space_name or latency_table.space
+        tables = self._latency_tables()
+        for table in tables.values():
+            space_name = space_name or table.space
         model = load_predictor(config.predictor) if config.predictor else None
         if model is not None:
             space_name = space_name or model.space
@@ -63,8 +71,22 @@ class SearchSetup:
             )
         self.space: SearchSpace = get_space(space_name)
         self.num_classes = self._num_classes(facts, model)
-        latency = LatencyModel(latency_table, self.space) if latency_table is not None else None
-        self.cheap = CheapMetrics(self.space, self.num_classes, latency, config.train_batch)
+        for name, table in tables.items():
+            if table.space != self.space.name:
+                raise ConfigError(
+                    f"the {name} table is for space {table.space!r}, not this search's {self.space.name!r}",
+                    field="latency_table",
+                    value=name,
+                )
+        latencies = {name: LatencyModel(table, self.space) for name, table in tables.items()}
+        self.cheap = CheapMetrics(self.space, self.num_classes, latencies, config.train_batch)
+        self.devices = [device for device in map(device_of, config.objectives) if device is not None]
+        if config.per_device and not self.devices:
+            raise ConfigError(
+                "--per-device needs device latencies among the objectives (--latency-table NAME=TABLE, objective "
+                "latency or latency@NAME)",
+                field="per_device",
+            )
         self.cheap_names = [name for name in wanted if metric(name).source == "cheap"]
         self.cheap.require(self.cheap_names)
         check_budgets_reachable(self.budgets, self.cheap)
@@ -85,6 +107,23 @@ class SearchSetup:
             )
 
     # ------------------------------------------------------------------ checks
+    def _latency_tables(self) -> dict[str, LatencyTable]:
+        """The latency tables by metric: ``latency`` for ``--latency-table TABLE``, ``latency@NAME`` for each
+        ``NAME=TABLE``."""
+        tables = {"latency": LatencyTable.load(self.config.latency_table)} if self.config.latency_table else {}
+        for entry in self.config.latency_tables:
+            device, sep, path = str(entry).partition("=")
+            if not sep or not DEVICE_NAME.fullmatch(device) or not path:
+                raise ConfigError(
+                    f"latency table {entry!r} must look like NAME=TABLE (NAME: letters, digits, '_', '.', '-')",
+                    field="latency_table",
+                    value=entry,
+                )
+            if device_latency(device) in tables:
+                raise ConfigError(f"device {device!r} has two latency tables", field="latency_table", value=entry)
+            tables[device_latency(device)] = LatencyTable.load(path)
+        return tables
+
     def _num_classes(self, facts: _SupernetFacts | None, model: Predictor | None) -> int:
         """The supernet's class count, else the one the predictor's cost features were counted at, else the
         config's; a supernet and a predictor that disagree cannot share features."""
@@ -167,6 +206,27 @@ class SearchSetup:
         accuracy = any(metric(n).source == "accuracy" for n in [*self.config.objectives, *self.budget_metrics])
         return bool(self.supernet_metrics) or (self.predictor is None and accuracy)
 
+    def constraints(
+        self, values: Mapping[str, Any], budgets: Sequence[Budget] | None = None, per_device: bool | None = None
+    ) -> dict[str, float]:
+        """The constraints a candidate is told, by name (<= 0: met): each budget's relative violation (the worst of
+        a metric's budgets). With ``per_device`` (default: the config's) the device budgets fold into one,
+        ``devices``: the least over the devices of each device's worst violation (0 for a device with no budget),
+        so a candidate is ruled out only when it meets no device's budgets."""
+        budgets = self.budgets if budgets is None else budgets
+        per_device = self.config.per_device if per_device is None else per_device
+        told: dict[str, float] = {}
+        devices: dict[str, float] = {}
+        for budget, violation in zip(budgets, constraint_values(budgets, values)):
+            device = device_of(budget.metric) if per_device else None
+            kept = devices if device is not None else told
+            key = device if device is not None else budget.metric
+            kept[key] = max(kept.get(key, -math.inf), violation)
+        if devices:  # a device with no budget of its own takes every candidate
+            unbounded = [0.0] if set(self.devices) - set(devices) else []
+            told["devices"] = min([*devices.values(), *unbounded])
+        return told
+
     def sampler_context(self) -> SamplerContext:
         """What samplers may use: the seed, directions, population, the space and the exact cheap objectives and
         cheap-budget violations per arch (the predictor-guided sampler ranks with them)."""
@@ -177,8 +237,8 @@ class SearchSetup:
             return np.array([[row.get(name, np.nan) for name in self.config.objectives] for row in rows])
 
         def violations(archs: Sequence[Arch]) -> np.ndarray:
-            rows = [self.cheap.compute(arch, self.cheap_names) for arch in archs]
-            return np.array([constraint_values(cheap_budgets, row) for row in rows]).reshape(len(archs), -1)
+            rows = [self.constraints(self.cheap.compute(arch, self.cheap_names), cheap_budgets) for arch in archs]
+            return np.array([list(row.values()) for row in rows], dtype=np.float64).reshape(len(archs), -1)
 
         return SamplerContext(
             seed=self.config.seed,

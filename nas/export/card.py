@@ -78,6 +78,18 @@ def render_card(card: dict[str, Any]) -> str:
         rows.append(("latency, PyTorch eager", f"{_ms(latency.get('pytorch'))} on {where}"))
         if latency.get("onnxruntime"):
             rows.append(("latency, ONNX Runtime", f"{_ms(latency['onnxruntime'])} on {where}"))
+        if latency.get("onnxruntime_int8"):
+            rows.append(("latency, ONNX Runtime int8", f"{_ms(latency['onnxruntime_int8'])} on {where}"))
+    int8 = (card["formats"].get("onnx-int8") or {}).get("details")
+    if int8:
+        rows.append(
+            (
+                "int8 test accuracy",
+                f"{100 * int8['accuracy_int8']:.2f} % ({100 * int8['accuracy_change']:+.2f} points against float32's "
+                f"{100 * int8['accuracy_float32']:.2f} %; ONNX Runtime static quantization calibrated on "
+                f"{int8['calibration_images']} training images)",
+            )
+        )
     if card.get("finetune"):
         tune, before = card["finetune"], accuracy.get("before_finetune") or {}
         rows.append(
@@ -100,7 +112,8 @@ def render_card(card: dict[str, Any]) -> str:
         "## Formats and parity",
         "",
         f"Every artifact was loaded back from disk and run on {parity['images']} test images; its outputs are "
-        f"compared with the {parity['reference']}: maximum absolute difference, tolerance {parity['tolerance']:g}. "
+        f"compared with the {parity['reference']}: maximum absolute difference, tolerance {parity['tolerance']:g} "
+        "(int8: relative to the largest logit, within the format's own tolerance). "
         f"The extracted subnet itself differs from the supernet by {parity['extraction_max_abs_diff']:.3g}.",
         "",
         "| format | files | max abs diff | how to load |",

@@ -21,6 +21,7 @@ from nas.export.card import CARD_FORMAT, CARD_VERSION, describe_files, export_ve
 from nas.export.errors import ExportError
 from nas.export.finetune import finetune
 from nas.export.formats import FORMATS, check_formats
+from nas.export.int8 import FormatData, relative_diff
 from nas.export.latency import measure_latency
 from nas.export.publish import check_destination, staged_folder
 from nas.export.sources import ArchChoice, front_choices, resolve_arch
@@ -159,7 +160,10 @@ class SubnetExporter:
             reference_name = "fine-tuned subnet's eager forward (eval mode, recalibrated BN)"
             accuracy = {"after": score(subnet, test_images, test_labels, 256), "before": accuracy["after"]}
         preprocessing = evaluation_preprocessing(data, resolution)
-        formats, parity = self._write_formats(subnet, images, preprocessing, reference, reference_name, folder, name)
+        data_for_formats = FormatData(calibration, test_images, test_labels)
+        formats, parity = self._write_formats(
+            subnet, images, preprocessing, reference, reference_name, folder, name, data_for_formats
+        )
         card = self._card(choice, name, final or folder, len(calibration), accuracy)
         card.update(
             {
@@ -190,18 +194,27 @@ class SubnetExporter:
         reference_name: str,
         folder: Path,
         name: str,
+        data: FormatData,
     ) -> tuple[dict[str, Any], dict[str, float]]:
-        """Write each format, load it back from disk, run it on ``images`` and check it against ``reference``."""
+        """Write each format, load it back from disk, run it on ``images`` and check it against ``reference``
+        (relative to the largest logit for a format with its own relative tolerance, e.g. int8)."""
         formats: dict[str, Any] = {}
         parity: dict[str, float] = {}
         for fmt in self.options.formats:
             spec = FORMATS[fmt]
             began = time.perf_counter()
-            details = spec.write(subnet, images, folder, preprocessing)
+            extra = {"data": data} if spec.needs_data else {}
+            details = spec.write(subnet, images, folder, preprocessing, **extra)
             seconds = time.perf_counter() - began
-            parity[fmt] = max_abs_diff(spec.load(folder)(images), reference)
-            self.log(f"{name}: {fmt} written in {seconds:.2f} s, max abs diff {parity[fmt]:.3g}")
-            check_parity(fmt, parity[fmt], self.options.tolerance, reference_name)
+            output = spec.load(folder)(images)
+            if spec.relative_tolerance is not None:
+                parity[fmt] = relative_diff(output, reference)
+                self.log(f"{name}: {fmt} written in {seconds:.2f} s, relative max diff {parity[fmt]:.3g}")
+                check_parity(fmt, parity[fmt], spec.relative_tolerance, reference_name + ", relative")
+            else:
+                parity[fmt] = max_abs_diff(output, reference)
+                self.log(f"{name}: {fmt} written in {seconds:.2f} s, max abs diff {parity[fmt]:.3g}")
+                check_parity(fmt, parity[fmt], self.options.tolerance, reference_name)
             formats[fmt] = {
                 "files": describe_files(folder, spec.files),
                 "summary": spec.summary,

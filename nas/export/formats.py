@@ -2,15 +2,16 @@
 
 ``pytorch`` is the subnet's state dict in safetensors plus ``arch.json``; :func:`load_subnet` rebuilds the static
 network from them alone (no supernet, no pickle). ``torchscript`` is a traced TorchScript archive (deprecated by
-PyTorch, kept for older runtimes), ``pt2`` a ``torch.export`` program and ``onnx`` an opset-17 ONNX graph from the
-TorchScript-based exporter, and ``timm`` the subnet as a native timm model (:mod:`nas.export.timm_format`) for the
-families that have one. Every artifact takes a float32 ``(batch, 3, r, r)`` input and returns the logits; the
-batch dimension is dynamic.
+PyTorch, kept for older runtimes), ``pt2`` a ``torch.export`` program, ``onnx`` an opset-17 ONNX graph from the
+TorchScript-based exporter, ``onnx-int8`` that graph quantized by ONNX Runtime (:mod:`nas.export.int8`), and
+``timm`` the subnet as a native timm model (:mod:`nas.export.timm_format`) for the families that have one. Every
+artifact takes a float32 ``(batch, 3, r, r)`` input and returns the logits; the batch dimension is dynamic.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.data.preprocessing import Preprocessing
+from nas.export.int8 import INT8_FILE, INT8_RELATIVE_TOLERANCE, FormatData, accuracy_of, float_accuracy, quantize_onnx
 from nas.export.timm_format import TIMM_FILES, check_timm, load_written_timm, write_timm
 from nas.supernet.registry import static_subnet
 from search_spaces import CheckpointError, ConfigError, NasError, Registry, SearchSpace, get_space
@@ -71,6 +73,8 @@ class Format:
     write: Writer
     load: Callable[[Path], Runner]
     check: Callable[[SearchSpace], object] | None = None
+    needs_data: bool = False  # the writer takes ``data=FormatData`` (calibration images, the test split)
+    relative_tolerance: float | None = None  # parity relative to the largest logit, instead of the export's
 
 
 def load_subnet(folder: str | os.PathLike[str]) -> nn.Module:
@@ -214,6 +218,41 @@ def _load_onnx(folder: Path) -> Runner:
     return run
 
 
+def _write_onnx_int8(
+    model: nn.Module,
+    example: Tensor,
+    folder: Path,
+    preprocessing: Preprocessing | None = None,
+    data: FormatData | None = None,
+) -> Mapping[str, Any]:
+    if data is None:
+        raise ConfigError("format 'onnx-int8' needs calibration images", field="format", value="onnx-int8")
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        _write_onnx(model, example, Path(scratch))
+        quantize_onnx(Path(scratch) / ONNX_FILE, folder / INT8_FILE, data.calibration, INPUT_NAME)
+    fp32 = float_accuracy(model, data.test_images, data.test_labels)
+    int8 = accuracy_of(_load_onnx_int8(folder), data.test_images, data.test_labels)
+    return {
+        "quantization": "ONNX Runtime static, QDQ, int8 weights per channel, uint8 activations (min-max)",
+        "calibration_images": len(data.calibration),
+        "test_images": len(data.test_images),
+        "accuracy_float32": fp32,
+        "accuracy_int8": int8,
+        "accuracy_change": int8 - fp32,
+        "relative_tolerance": INT8_RELATIVE_TOLERANCE,
+    }
+
+
+def _load_onnx_int8(folder: Path) -> Runner:
+    session = onnx_session(folder / INT8_FILE)
+
+    def run(images: Tensor) -> Tensor:
+        (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.detach().cpu().numpy()})
+        return torch.from_numpy(logits)
+
+    return run
+
+
 def _load_timm(folder: Path) -> Runner:
     return _no_grad(load_written_timm(folder))
 
@@ -250,6 +289,16 @@ for _format in (
         f"ONNX opset {ONNX_OPSET}, input {INPUT_NAME!r}, output {OUTPUT_NAME!r}, dynamic batch",
         _write_onnx,
         _load_onnx,
+    ),
+    Format(
+        "onnx-int8",
+        (INT8_FILE,),
+        f"ONNX Runtime int8 (static QDQ, calibrated on training images), float32 input {INPUT_NAME!r} and output "
+        f"{OUTPUT_NAME!r}, dynamic batch; parity relative, within {INT8_RELATIVE_TOLERANCE:.0%} of the largest logit",
+        _write_onnx_int8,
+        _load_onnx_int8,
+        needs_data=True,
+        relative_tolerance=INT8_RELATIVE_TOLERANCE,
     ),
     Format(
         "timm",

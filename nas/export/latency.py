@@ -1,5 +1,6 @@
 """Latency of an exported subnet on this CPU at batch 1: PyTorch eager, and ONNX Runtime on the written
-``model.onnx`` itself (medians of rounds of timed blocks, pinned threads, by :mod:`nas.profile.timers`)."""
+``model.onnx`` and ``model.int8.onnx`` themselves (medians of rounds of timed blocks, pinned threads, by
+:mod:`nas.profile.timers`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from nas.export.formats import ONNX_FILE
+from nas.export.int8 import INT8_FILE
 from nas.profile.timers import CpuTimer, OnnxRuntimeTimer, Timing, cpu_name
 
 __all__ = ["measure_latency"]
@@ -30,14 +32,20 @@ def _timing(timing: Timing) -> dict[str, Any]:
 
 
 def measure_latency(subnet: nn.Module, resolution: int, folder: Path, threads: int | None = None) -> dict[str, Any]:
-    """Batch-1 medians of ``subnet`` in eager PyTorch and, when ``folder`` holds ``model.onnx``, in ONNX Runtime."""
+    """Batch-1 medians of ``subnet`` in eager PyTorch and, for each of ``model.onnx`` and ``model.int8.onnx`` that
+    ``folder`` holds, in ONNX Runtime."""
     shape = (1, 3, resolution, resolution)
     timer = CpuTimer(threads)
-    onnx_path = folder / ONNX_FILE
+
+    def onnx_timing(name: str) -> dict[str, Any] | None:
+        path = folder / name
+        return _timing(_OnnxFileTimer(path, threads).time(subnet, shape)) if path.is_file() else None
+
     return {
         "batch": 1,
         "threads": timer.threads,
         "cpu": cpu_name(),
         "pytorch": _timing(timer.time(subnet, shape)),
-        "onnxruntime": _timing(_OnnxFileTimer(onnx_path, threads).time(subnet, shape)) if onnx_path.is_file() else None,
+        "onnxruntime": onnx_timing(ONNX_FILE),
+        "onnxruntime_int8": onnx_timing(INT8_FILE),
     }

@@ -51,7 +51,13 @@ def test_a_search_pick_exports_in_every_format_with_parity(name: str, tmp_path: 
         execution=ExecutionConfig(batch=4),
     )
     run = run_search(config, "search", tmp_path, progress=False).run_dir
-    formats = sorted(fmt for fmt in FORMATS if fmt != "timm" or family_of(name).timm_export is not None)
+    # every exact format: int8 changes the logits by design, and these random weights give some spaces
+    # activation ranges 8 bits cannot hold (tests/nas/export/test_int8.py checks int8 within its tolerance)
+    formats = sorted(
+        fmt
+        for fmt in FORMATS
+        if FORMATS[fmt].relative_tolerance is None and (fmt != "timm" or family_of(name).timm_export is not None)
+    )
     card = export_subnet(
         supernet_path, f"{run}:0", tmp_path / "pick", formats, digits, latency=False, calibration_images=64
     )

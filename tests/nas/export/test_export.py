@@ -190,7 +190,7 @@ def test_existing_folder_is_refused_unless_overwrite(tmp_path: Path, supernet_pa
 
 def test_bad_input_raises_typed_errors_before_writing(tmp_path: Path, supernet_path: Path, digits: DataSplits) -> None:
     out = tmp_path / "out"
-    with pytest.raises(UnknownNameError, match="valid formats: onnx, pt2, pytorch, timm, torchscript"):
+    with pytest.raises(UnknownNameError, match="valid formats: onnx, onnx-int8, pt2, pytorch, timm, torchscript"):
         export_subnet(supernet_path, "smallest", out, ["tflite"], digits)
     big = json.dumps(nas.get_space("ofa_mbv3").to_ofa_config(nas.get_space("ofa_mbv3").largest()))
     with pytest.raises(InvalidArchError, match="r=224"):

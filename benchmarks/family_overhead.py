@@ -2,10 +2,10 @@
 
 For each space, the supernet's largest subnet is trained for one step (forward, backward, SGD update, train mode)
 at the space's smallest resolution and compared, in the same run, with the static timm model extraction gives for
-that same largest shape, trained the same way on the same batch: the ratio is what weight sharing costs per step
-(target <= 1.3x on CPU). Extraction is timed for the largest and for random subnets. Seeds 0, 1 and 2 each
-build fresh weights and a fresh batch; the record keeps every seed's figures and their mean, standard deviation
-and worst.
+that same largest shape, trained the same way on the same batch, steps of the two alternating: the ratio is what
+weight sharing costs per step (target <= 1.3x on CPU). Extraction is timed for the largest and for random
+subnets. Seeds 0, 1 and 2 each build fresh weights and a fresh batch; the record keeps every seed's figures and
+their mean, standard deviation and worst.
 
 Run: bash .ci/venv python benchmarks/family_overhead.py [--spaces timm_efficientnet_b0 autoformer_t ...]
 """
@@ -16,6 +16,7 @@ import argparse
 import random
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,21 @@ def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
     return step
 
 
+def _interleaved_ms(first: Callable[[], None], second: Callable[[], None], repeats: int) -> tuple[float, float]:
+    """Median milliseconds of ``first`` and ``second``, timed alternately (after two warm-up calls each) so that
+    a change in the machine's speed touches both alike."""
+    for _ in range(2):
+        first()
+        second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for call, kept in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            call()
+            kept.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def _spread(values: list[float], worst: str) -> dict[str, float]:
     """Mean, standard deviation and worst (``max`` or ``min``) of per-seed figures."""
     pick = max if worst == "max" else min
@@ -76,8 +92,9 @@ def measure(space_name: str, seed: int, batch: int, repeats: int) -> dict[str, A
     supernet.train()
     supernet.set_active(largest)
     static = supernet.extract(largest).train()
-    elastic_ms = median_ms(_train_step(supernet, images, labels), repeats, warmup=2)[0]
-    static_ms = median_ms(_train_step(static, images, labels), repeats, warmup=2)[0]
+    elastic_ms, static_ms = _interleaved_ms(
+        _train_step(supernet, images, labels), _train_step(static, images, labels), repeats
+    )
     supernet.eval()
     rng = random.Random(seed)
     randoms = [space.sample(rng) for _ in range(20)]
@@ -99,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", nargs="+", default=list(DEFAULT_SPACES), help="spaces to measure")
     parser.add_argument("--batch", type=int, default=8, help="training batch (default 8)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed steps per model (median; default 3)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed steps per model, alternating (median; default 9)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

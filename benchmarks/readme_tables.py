@@ -1021,15 +1021,16 @@ def family_overhead(results: Results) -> list[Row]:
         met = _agree(ratio["worst"] <= s["target_ratio"], s.get("met"), f"family_overhead {space}")
         static = statistics.mean(run["static_step_ms"] for run in runs)
         elastic = statistics.mean(run["elastic_step_ms"] for run in runs)
+        kind = "timm" if runs[0]["static_class"].startswith("timm.") else "static"
         rows.append(
             Row(
-                f"weight-sharing overhead, `{space}`: the largest subnet's training step in the supernet vs the static "
-                f"timm model extraction gives for it, batch {r['batch']}, res "
+                f"weight-sharing overhead, `{space}`: the largest subnet's training step in the supernet vs the "
+                f"{kind} model extraction gives for it (steps alternating), batch {r['batch']}, res "
                 f"{runs[0]['resolution']}, {r['num_classes']} classes ({_script('family_overhead')})",
                 f"{elastic:.1f} ms per step ({ratio['mean']:.2f}x, worst seed {ratio['worst']:.2f}x); extraction "
                 f"largest {s['extract_largest_ms']['mean']:.1f} ms, random "
                 f"{s['extract_random_median_ms']['mean']:.1f} ms (median)",
-                f"static timm model: {static:.1f} ms per step",
+                f"{kind} model (`{runs[0]['static_class'].rsplit('.', 1)[-1]}`): {static:.1f} ms per step",
                 f"<= {s['target_ratio']}x",
                 _no(met),
                 provenance(r),
@@ -1038,32 +1039,39 @@ def family_overhead(results: Results) -> list[Row]:
     return rows
 
 
-@renderer("digits_family_flow", optional=True)
-def digits_family_flow(results: Results) -> list[Row]:
-    """Every command end to end on digits for the small-image spaces of the timm-built families."""
-    r = results["digits_family_flow"]
-    rows = []
-    for space, s in r["results"].items():
-        runs = s["runs"]
-        steps = list(runs[0]["steps_s"])
-        means = {step: statistics.mean(run["steps_s"][step] for run in runs) for step in steps}
-        largest, smallest, total = s["largest_test_accuracy"], s["smallest_test_accuracy"], s["total_s"]
-        rows.append(
-            Row(
-                f"every command on digits, `{space}`: train {r['epochs']} epochs, eval, profile, "
-                f"{r['trials']}-trial search (loss, latency), export to pytorch, timm and onnx "
-                f"({_script('digits_family_flow')})",
-                f"test accuracy largest {_num(largest['mean'], 1)} % (worst seed {_num(largest['worst'], 1)}), "
-                f"smallest {_num(smallest['mean'], 1)} % (worst {_num(smallest['worst'], 1)}); {total['mean']:.0f} s "
-                f"in all (worst {total['worst']:.0f} s): "
-                + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in means.items()),
-                "-",
-                "recorded",
-                "recorded",
-                provenance(r),
-            )
+def _digits_flow(r: Result) -> list[Row]:
+    """One space's every-command run on digits (``benchmarks/digits_family_flow.py``)."""
+    runs = r["runs"]
+    steps = list(runs[0]["steps_s"])
+    means = {step: statistics.mean(run["steps_s"][step] for run in runs) for step in steps}
+    largest, smallest, total = r["largest_test_accuracy"], r["smallest_test_accuracy"], r["total_s"]
+    return [
+        Row(
+            f"every command on digits, `{r['space']}`: train {r['epochs']} epochs, eval, profile, "
+            f"{r['trials']}-trial search (loss, latency), export to pytorch, timm and onnx "
+            f"({_script('digits_family_flow')})",
+            f"test accuracy largest {_num(largest['mean'], 1)} % (worst seed {_num(largest['worst'], 1)}), "
+            f"smallest {_num(smallest['mean'], 1)} % (worst {_num(smallest['worst'], 1)}); {total['mean']:.0f} s "
+            f"in all (worst {total['worst']:.0f} s): "
+            + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in means.items()),
+            "-",
+            "recorded",
+            "recorded",
+            provenance(r),
         )
-    return rows
+    ]
+
+
+@renderer("digits_flow_autoformer_t_small", optional=True)
+def digits_flow_vit(results: Results) -> list[Row]:
+    """The elastic vision transformer, every command end to end on digits."""
+    return _digits_flow(results["digits_flow_autoformer_t_small"])
+
+
+@renderer("digits_flow_timm_mobilenetv3_large_100_small", optional=True)
+def digits_flow_timm_cnn(results: Results) -> list[Row]:
+    """A timm-built CNN family, every command end to end on digits."""
+    return _digits_flow(results["digits_flow_timm_mobilenetv3_large_100_small"])
 
 
 @renderer("search_rate", optional=True)
@@ -1081,6 +1089,28 @@ def search_rate(results: Results) -> list[Row]:
             f"{ours:,.0f} trials/min ({ratio['mean']:.2f}x raw Optuna's, worst seed {ratio['worst']:.2f}x)",
             f"Optuna's NSGA-II in memory, objectives free: {raw:,.0f} trials/min",
             f">= {r['target_ratio']:.0%} of raw Optuna's rate",
+            _no(met),
+            provenance(r),
+        )
+    ]
+
+
+@renderer("multi_device_search", optional=True)
+def multi_device_search(results: Results) -> list[Row]:
+    """Four devices in one per-device search against one device's search of as many trials."""
+    r = results["multi_device_search"]
+    ratio = r["ratio"]
+    met = _agree(ratio["worst"] <= r["target_ratio"], r.get("met"), "multi_device_search")
+    one = statistics.mean(run["one_device_s"] for run in r["runs"])
+    four = statistics.mean(run["four_devices_s"] for run in r["runs"])
+    devices = ", ".join(f"{d['runtime']} {d['threads']}t" for d in r["devices"].values())
+    return [
+        Row(
+            f"one search for {len(r['devices'])} devices (`--per-device`; this machine's {devices}), "
+            f"`{r['space']}` supernet accuracy on digits, {r['trials']} trials ({_script('multi_device_search')})",
+            f"{four:.1f} s, a front per device ({ratio['mean']:.2f}x one device's, worst seed {ratio['worst']:.2f}x)",
+            f"one device's search, same trials: {one:.1f} s (four separate searches: about {4 * one:.0f} s)",
+            f"<= {r['target_ratio']}x one device's",
             _no(met),
             provenance(r),
         )

@@ -27,7 +27,22 @@ def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.N
     return create_timer(device, threads or None, cuda_graphs=cuda_graphs, **options)
 
 
+def _int8_device(args: argparse.Namespace) -> None:
+    """``--int8`` turns ``--device onnxruntime`` into its int8 runtime, ``onnxruntime-int8``."""
+    if not args.int8 or args.device == "onnxruntime-int8":
+        return
+    if args.device != "onnxruntime":
+        raise ConfigError(
+            f"--int8 profiles ONNX Runtime's int8 kernels: use it with --device onnxruntime, not {args.device!r}",
+            field="device",
+            value=args.device,
+            allowed=["onnxruntime"],
+        )
+    args.device = "onnxruntime-int8"
+
+
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
+    _int8_device(args)
     if args.on:
         return _profile_remote(args)
     if args.ray_address:
@@ -198,6 +213,12 @@ def register(commands: Commands) -> None:
     profile.add_argument("--batch", type=int, default=1, help="images per call (tables are per batch size)")
     profile.add_argument("--threads", type=int, default=0, help="CPU threads, pinned to as many cores (0: torch's)")
     profile.add_argument("--cuda-graphs", action="store_true", help="CUDA: replay captured graphs (batch 1)")
+    profile.add_argument(
+        "--int8",
+        action="store_true",
+        help="with --device onnxruntime: time every part quantized as `nas export --format onnx-int8` quantizes "
+        "(the table's device is onnxruntime-int8)",
+    )
     profile.add_argument("--num-classes", type=int, default=1000, help="classifier outputs")
     profile.add_argument("--calibration", type=int, default=40, help="end-to-end measurements to fit the latency model")
     profile.add_argument("--repeats", type=int, default=20, help="minimum timed blocks per part, over all rounds")

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from nas.data.preprocessing import Preprocessing
 from nas.export.int8 import INT8_FILE, INT8_RELATIVE_TOLERANCE, FormatData, accuracy_of, float_accuracy, quantize_onnx
 from nas.export.timm_format import TIMM_FILES, check_timm, load_written_timm, write_timm
+from nas.profile.quantization import QUANTIZATION
 from nas.supernet.registry import static_subnet
 from search_spaces import CheckpointError, ConfigError, NasError, Registry, SearchSpace, get_space
 from search_spaces.atomic import atomic_write_text, recover_folder
@@ -233,7 +234,7 @@ def _write_onnx_int8(
     fp32 = float_accuracy(model, data.test_images, data.test_labels)
     int8 = accuracy_of(_load_onnx_int8(folder), data.test_images, data.test_labels)
     return {
-        "quantization": "ONNX Runtime static, QDQ, int8 weights per channel, uint8 activations (min-max)",
+        "quantization": QUANTIZATION,
         "calibration_images": len(data.calibration),
         "test_images": len(data.test_images),
         "accuracy_float32": fp32,

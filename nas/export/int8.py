@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nas.profile.quantization import quantize_int8
+
 __all__ = ["INT8_FILE", "INT8_RELATIVE_TOLERANCE", "FormatData", "quantize_onnx", "relative_diff"]
 
 INT8_FILE = "model.int8.onnx"
@@ -58,24 +60,14 @@ class _Batches:
 
 
 def quantize_onnx(fp32: Path, out: Path, calibration: Tensor, input_name: str) -> None:
-    """Quantize the float32 ONNX graph ``fp32`` into ``out`` (QDQ, per-channel int8 weights, uint8 activations
-    calibrated by min-max on ``calibration``)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    """Quantize the float32 ONNX graph ``fp32`` into ``out`` (:func:`nas.profile.quantization.quantize_int8`, after
+    ONNX Runtime's pre-processing), activation ranges calibrated on ``calibration``."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared),
-            str(out),
-            _Batches(calibration, input_name),  # type: ignore[arg-type]
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            activation_type=QuantType.QUInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        quantize_int8(prepared, out, _Batches(calibration, input_name))
 
 
 def accuracy_of(run: Any, images: Tensor, labels: Tensor, batch: int = 256) -> float:

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import statistics
+import tempfile
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
+from nas.profile.quantization import QUANTIZATION, quantize_int8
 from search_spaces import ConfigError, Registry
 from search_spaces.checks import check_at_least, require
 
@@ -355,6 +357,10 @@ class OnnxRuntimeTimer(Timer):
 
     def inference_session(self, module: nn.Module, input_shape: tuple[int, ...]) -> Any:
         """An inference session for ``module`` at ``input_shape`` (exported in memory)."""
+        return self._session(self.onnx_model(module, input_shape))
+
+    def onnx_model(self, module: nn.Module, input_shape: tuple[int, ...]) -> bytes:
+        """``module`` at ``input_shape`` as a serialized ONNX graph (opset 17, input ``input``)."""
         buffer = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -366,7 +372,7 @@ class OnnxRuntimeTimer(Timer):
                 dynamo=False,
                 opset_version=17,
             )
-        return self._session(buffer.getvalue())
+        return buffer.getvalue()
 
     def _session(self, model: bytes | str) -> Any:
         options = self.onnxruntime.SessionOptions()
@@ -397,10 +403,45 @@ class OnnxRuntimeTimer(Timer):
         }
 
 
+class _Feeds:
+    """A calibration data reader over an iterator of feeds."""
+
+    def __init__(self, feeds: Iterator[dict[str, Any]]):
+        self.feeds = feeds
+
+    def get_next(self) -> dict[str, Any] | None:
+        return next(self.feeds, None)
+
+
+class OnnxRuntimeInt8Timer(OnnxRuntimeTimer):
+    """As :class:`OnnxRuntimeTimer`, with every module quantized first the way ``nas export --format onnx-int8``
+    quantizes a subnet (ONNX Runtime static quantization: QDQ, per-channel int8 weights, uint8 activations). The
+    activation ranges are calibrated on random inputs of the module's shape: they set the scales, which change the
+    values computed, not the int8 kernels run or their time."""
+
+    device = "onnxruntime-int8"
+
+    def onnx_model(self, module: nn.Module, input_shape: tuple[int, ...]) -> bytes:
+        batches = iter([{"input": torch.randn(input_shape).numpy()} for _ in range(4)])
+        with tempfile.TemporaryDirectory() as scratch:
+            fp32, int8 = Path(scratch) / "fp32.onnx", Path(scratch) / "int8.onnx"
+            fp32.write_bytes(super().onnx_model(module, input_shape))
+            quantize_int8(fp32, int8, _Feeds(batches))
+            return int8.read_bytes()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "device": self.device,
+            "quantization": QUANTIZATION + ", ranges from random inputs",
+        }
+
+
 TIMERS: Registry[Callable[..., Timer]] = Registry("device")
 TIMERS.add("cpu", lambda threads, cuda_graphs, **options: CpuTimer(threads, **options))
 TIMERS.add("cuda", lambda threads, cuda_graphs, **options: CudaTimer(cuda_graphs, **options))
 TIMERS.add("onnxruntime", lambda threads, cuda_graphs, **options: OnnxRuntimeTimer(threads, **options))
+TIMERS.add("onnxruntime-int8", lambda threads, cuda_graphs, **options: OnnxRuntimeInt8Timer(threads, **options))
 DEVICES = tuple(TIMERS.names())
 
 

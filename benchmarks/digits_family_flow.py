@@ -58,7 +58,8 @@ def run_flow(space: str, seed: int, epochs: int, trials: int, threads: int, work
           "--name", run, "--quiet", *common)  # fmt: skip
     supernet = str(work / "runs" / run / "supernet.pt")
     evaluated = timed("eval", "eval", "--supernet", supernet, "--arch", "largest", "smallest", "--split", "test")
-    table = timed("profile", "profile", "--space", space, "--device", "cpu", "--batch", "1", *common)
+    table = timed("profile", "profile", "--space", space, "--device", "cpu", "--batch", "1", "--out",
+                  f"runs/latency/{run}.json", *common)  # fmt: skip
     table_file = table["table"]
     timed("search", "search", "--supernet", supernet, "--latency-table", str(table_file), "--objectives", "loss",
           "latency", "--trials", str(trials), "--name", f"{run}-search", "--seed", str(seed))  # fmt: skip
@@ -86,22 +87,24 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         for space in args.spaces:
             epochs = args.epochs or DEFAULT_EPOCHS.get(space, 8)
-            runs = [run_flow(space, seed, epochs, args.trials, args.threads, work) for seed in args.seeds]
-            largest = [_accuracies(run["eval"])[0] for run in runs]
-            smallest = [_accuracies(run["eval"])[1] for run in runs]
-            result = {
-                "space": space,
-                "seeds": args.seeds,
-                "threads": args.threads,
-                "epochs": epochs,
-                "trials": args.trials,
-                "runs": runs,
-                "largest_test_accuracy": _spread(largest),
-                "smallest_test_accuracy": _spread(smallest),
-                "total_s": _spread([sum(run["steps_s"].values()) for run in runs], worst=max),
-            }
-            path = record(f"digits_flow_{space}", result)
-            print(f"{space}: largest {largest}, smallest {smallest}; recorded {path}", flush=True)
+            runs: list[dict[str, Any]] = []
+            for seed in args.seeds:  # recorded after every seed: an interrupted run keeps the seeds it finished
+                runs.append(run_flow(space, seed, epochs, args.trials, args.threads, work))
+                largest = [_accuracies(run["eval"])[0] for run in runs]
+                smallest = [_accuracies(run["eval"])[1] for run in runs]
+                result = {
+                    "space": space,
+                    "seeds": [run["seed"] for run in runs],
+                    "threads": args.threads,
+                    "epochs": epochs,
+                    "trials": args.trials,
+                    "runs": runs,
+                    "largest_test_accuracy": _spread(largest),
+                    "smallest_test_accuracy": _spread(smallest),
+                    "total_s": _spread([sum(run["steps_s"].values()) for run in runs], worst=max),
+                }
+                path = record(f"digits_flow_{space}", result)
+                print(f"{space}: largest {largest}, smallest {smallest}; recorded {path}", flush=True)
 
 
 def _spread(values: list[float], worst: Any = min) -> dict[str, float]:

@@ -209,14 +209,19 @@ def onnx_session(path: str | os.PathLike[str], threads: int | None = None) -> An
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _load_onnx(folder: Path) -> Runner:
-    session = onnx_session(folder / ONNX_FILE)
+def _onnx_runner(path: Path) -> Runner:
+    """The written ONNX graph at ``path`` run by ONNX Runtime (images -> logits)."""
+    session = onnx_session(path)
 
     def run(images: Tensor) -> Tensor:
         (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.detach().cpu().numpy()})
         return torch.from_numpy(logits)
 
     return run
+
+
+def _load_onnx(folder: Path) -> Runner:
+    return _onnx_runner(folder / ONNX_FILE)
 
 
 def _write_onnx_int8(
@@ -245,13 +250,7 @@ def _write_onnx_int8(
 
 
 def _load_onnx_int8(folder: Path) -> Runner:
-    session = onnx_session(folder / INT8_FILE)
-
-    def run(images: Tensor) -> Tensor:
-        (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.detach().cpu().numpy()})
-        return torch.from_numpy(logits)
-
-    return run
+    return _onnx_runner(folder / INT8_FILE)
 
 
 def _load_timm(folder: Path) -> Runner:

@@ -178,13 +178,19 @@ class PartChainMemory:
 
     def report(self, arch: Arch, batch: int = 1, optimizer: str = "sgd_momentum") -> dict[str, Any]:
         """Every figure, for ``nas arch show`` and model cards."""
-        return {
-            "weights_bytes_fp32": self.weights_bytes(arch),
-            "weights_bytes_int8": self.weights_bytes(arch, "int8"),
-            "inference_peak_bytes": self.inference_peak_bytes(arch, batch),
-            "mcunet_int8_peak_bytes": self.mcunet_peak_bytes(arch),
-            "training": asdict(self.training(arch, max(batch, 2), optimizer)),
-        }
+        return memory_figures(self, arch, batch, optimizer)
+
+
+def memory_figures(memory: Any, arch: Arch, batch: int = 1, optimizer: str = "sgd_momentum") -> dict[str, Any]:
+    """Every figure of a memory model (``weights_bytes``, ``inference_peak_bytes``, ``mcunet_peak_bytes``,
+    ``training``, as :class:`PartChainMemory` has) for ``arch``: what ``nas arch show`` and model cards print."""
+    return {
+        "weights_bytes_fp32": memory.weights_bytes(arch),
+        "weights_bytes_int8": memory.weights_bytes(arch, "int8"),
+        "inference_peak_bytes": memory.inference_peak_bytes(arch, batch),
+        "mcunet_int8_peak_bytes": memory.mcunet_peak_bytes(arch),
+        "training": asdict(memory.training(arch, max(batch, 2), optimizer)),
+    }
 
 
 class MemoryCosts(CostModel):

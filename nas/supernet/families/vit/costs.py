@@ -21,14 +21,13 @@ measurements of timm's own modules on the meta device.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
 from torch import nn
 
 from nas.supernet.families.vit.static import timm_block
-from nas.supernet.part_costs import MemoryCosts
+from nas.supernet.part_costs import MemoryCosts, memory_figures
 from predictors.memory import (
     OPTIMIZER_STATE_FACTORS,
     TrainingMemory,
@@ -174,13 +173,7 @@ class ViTMemory:
 
     def report(self, arch: Arch, batch: int = 1, optimizer: str = "sgd_momentum") -> dict[str, Any]:
         """Every figure, for ``nas arch show`` and model cards."""
-        return {
-            "weights_bytes_fp32": self.weights_bytes(arch),
-            "weights_bytes_int8": self.weights_bytes(arch, "int8"),
-            "inference_peak_bytes": self.inference_peak_bytes(arch, batch),
-            "mcunet_int8_peak_bytes": self.mcunet_peak_bytes(arch),
-            "training": asdict(self.training(arch, max(batch, 2), optimizer)),
-        }
+        return memory_figures(self, arch, batch, optimizer)
 
 
 class ViTCosts(MemoryCosts):

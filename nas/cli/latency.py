@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli.common import Commands, actions, emit, emit_report, fmt, table
+from nas.profile.few_shot import profile_few_shot, validate_transfer
 from nas.profile.inventory import device_rows
 from nas.profile.remote import ProfileRequest, profile_on, remote_table_path
 from nas.profile.tables import default_table_path, profile_table
@@ -27,6 +28,38 @@ def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.N
     return create_timer(device, threads or None, cuda_graphs=cuda_graphs, **options)
 
 
+def _profile_few_shot(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure --few-shot K subnets here and write the transfer file that predicts the rest from --sources."""
+    if not args.sources:
+        raise ConfigError("--few-shot K needs --sources TABLE... (other devices' tables of the space)", field="sources")
+    if args.on:
+        raise ConfigError("--few-shot measures this machine; it does not combine with --on", field="on")
+    space = get_space(args.space)
+    default = default_table_path(args.device, space.name, args.batch).with_suffix(f".fewshot{args.few_shot}.json")
+    out = Path(args.out) if args.out else default
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
+    timer = _timer(args.device, args.threads, args.cuda_graphs, args)
+    started = time.perf_counter()
+    measured = profile_few_shot(
+        space, timer, args.batch, args.num_classes, args.few_shot, args.sources, args.seed, not args.json
+    )
+    report: dict[str, Any] = {
+        "table": str(out),
+        "space": space.name,
+        "device": measured.device,
+        "device_name": measured.machine.get("name"),
+        "batch": measured.batch,
+        "shots": args.few_shot,
+        "sources": measured.sources,
+        "profile_seconds": round(time.perf_counter() - started, 1),
+    }
+    if args.validate:
+        report.update(validate_transfer(measured, space, timer, args.validate, args.seed + 1, not args.json))
+    measured.save(out)
+    return report
+
+
 def _int8_device(args: argparse.Namespace) -> None:
     """``--int8`` turns ``--device onnxruntime`` into its int8 runtime, ``onnxruntime-int8``."""
     if not args.int8 or args.device == "onnxruntime-int8":
@@ -43,6 +76,10 @@ def _int8_device(args: argparse.Namespace) -> None:
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
     _int8_device(args)
+    if args.few_shot:
+        return _profile_few_shot(args)
+    if args.sources:
+        raise ConfigError("--sources are the tables a --few-shot K profile transfers from", field="sources")
     if args.on:
         return _profile_remote(args)
     if args.ray_address:
@@ -167,7 +204,13 @@ def _render_profile(report: dict[str, Any]) -> None:
     """The facts of the table, then its validation (when there is one) beside the noise floor."""
     facts = {k: v for k, v in report.items() if not _validation_key(k)}
     print("\n".join(f"{k:>18}: {fmt(v)}" for k, v in facts.items()))
-    if "floor_mape" in report:
+    if "floor_mape" in report and "shots" in report:
+        print(
+            f"\nfew-shot model on {report['subnets']} fresh subnets: MAPE {100 * report['mape']:.1f} %, Spearman "
+            f"{report['spearman']:.3f}; noise floor (round 2 vs 1) {100 * report['floor_mape']:.1f} %, "
+            f"{report['floor_spearman']:.3f}: MAPE {report['mape_over_floor']:.2f}x the floor's"
+        )
+    elif "floor_mape" in report:
         print()
         print(validation_text(report))
 
@@ -237,6 +280,15 @@ def register(commands: Commands) -> None:
         "runs/latency/<device>/<runtime>-<space>-b<batch>.json",
     )
     profile.add_argument("--ray-address", help="the Ray cluster of the --on devices (HOST:PORT of its head, or auto)")
+    profile.add_argument(
+        "--few-shot",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead of a table: measure K subnets end to end here and fit the few-shot transfer from --sources "
+        "(other devices' tables of the space); searches read the file written like a table",
+    )
+    profile.add_argument("--sources", nargs="+", metavar="TABLE", help="the source tables of --few-shot")
     profile.set_defaults(func=lambda a: emit(a, _profile(a), _render_remote))
 
     devices = commands.add(

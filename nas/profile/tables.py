@@ -4,8 +4,7 @@ fit the latency model on whole subnets measured the same way."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from nas.profile.measurement import Measured, measure_in_rounds, measure_robustl
 from nas.profile.reference import Reference
 from nas.profile.timers import Runner, Timer
 from nas.supernet.latency import LatencyModel
+from nas.supernet.latency_transfer import random_archs
 from nas.supernet.parts import PartModel, SubnetPart
 from nas.supernet.registry import part_model
 from predictors.cost import count_macs, count_ops
@@ -36,19 +36,6 @@ __all__ = [
 def default_table_path(device: str, space: str, batch: int, root: str | Path = "runs/latency") -> Path:
     """``runs/latency/<device>-<space>-b<batch>.json``."""
     return Path(root) / f"{device}-{space}-b{batch}.json"
-
-
-def random_archs(space: SearchSpace, count: int, seed: int, exclude: Iterable[Arch] = ()) -> list[Arch]:
-    """``count`` distinct random archs, none of them in ``exclude``."""
-    rng = random.Random(seed)
-    taken = set(exclude)
-    archs: list[Arch] = []
-    while len(archs) < count:
-        arch = space.sample(rng)
-        if arch not in taken:
-            taken.add(arch)
-            archs.append(arch)
-    return archs
 
 
 def measure_subnets(

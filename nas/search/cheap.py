@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from nas.search.objectives import Budget, device_of, metric
 from nas.supernet.latency import LatencyModel
+from nas.supernet.latency_transfer import TransferLatencyModel
 from nas.supernet.registry import cost_model, family_of
 from search_spaces import Arch, ConfigError, SearchSpace
 
@@ -17,14 +18,15 @@ __all__ = ["CheapMetrics", "check_budgets_reachable"]
 class CheapMetrics:
     """The metrics computed from the arch alone, each memoized per arch through its cost model's caches.
 
-    ``latencies`` holds a latency model per metric: ``latency`` (one table) and ``latency@NAME`` (a device's).
+    ``latencies`` holds a latency predictor per metric (a table's :class:`LatencyModel`, or a few-shot
+    ``TransferLatencyModel``; anything with ``predict(archs) -> ms``): ``latency`` and ``latency@NAME``.
     """
 
     def __init__(
         self,
         space: SearchSpace,
         num_classes: int,
-        latencies: Mapping[str, LatencyModel] | None = None,
+        latencies: Mapping[str, LatencyModel | TransferLatencyModel] | None = None,
         train_batch: int = 32,
     ):
         self.space, self.num_classes, self.train_batch = space, num_classes, train_batch

@@ -26,10 +26,9 @@ from nas.search.objectives import (
 )
 from nas.search.samplers import SamplerContext, list_samplers
 from nas.supernet.checkpoint import load_supernet
-from nas.supernet.latency import LatencyModel
+from nas.supernet.latency_transfer import latency_predictor
 from nas.supernet.registry import FAMILIES, create_supernet, family_of
 from predictors.base import Predictor, load_predictor
-from predictors.latency import LatencyTable
 from search_spaces import Arch, ConfigError, SearchSpace, UnknownNameError, get_space
 
 __all__ = ["SearchSetup"]
@@ -59,9 +58,9 @@ class SearchSetup:
         self.supernet_metrics = [name for name in wanted if metric(name).source == "measured"]
         facts = self._supernet_facts() if config.supernet else None
         space_name = config.space or (facts.space if facts else None)
-        tables = self._latency_tables()
-        for table in tables.values():
-            space_name = space_name or table.space
+        latency_sources = self._latency_sources()
+        for table_space, _ in latency_sources.values():
+            space_name = space_name or table_space
         model = load_predictor(config.predictor) if config.predictor else None
         if model is not None:
             space_name = space_name or model.space
@@ -71,14 +70,14 @@ class SearchSetup:
             )
         self.space: SearchSpace = get_space(space_name)
         self.num_classes = self._num_classes(facts, model)
-        for name, table in tables.items():
-            if table.space != self.space.name:
+        for name, (table_space, _) in latency_sources.items():
+            if table_space != self.space.name:
                 raise ConfigError(
-                    f"the {name} table is for space {table.space!r}, not this search's {self.space.name!r}",
+                    f"the {name} table is for space {table_space!r}, not this search's {self.space.name!r}",
                     field="latency_table",
                     value=name,
                 )
-        latencies = {name: LatencyModel(table, self.space) for name, table in tables.items()}
+        latencies = {name: predictor for name, (_, predictor) in latency_sources.items()}
         self.cheap = CheapMetrics(self.space, self.num_classes, latencies, config.train_batch)
         self.devices = [device for device in map(device_of, config.objectives) if device is not None]
         if config.per_device and not self.devices:
@@ -107,10 +106,10 @@ class SearchSetup:
             )
 
     # ------------------------------------------------------------------ checks
-    def _latency_tables(self) -> dict[str, LatencyTable]:
-        """The latency tables by metric: ``latency`` for ``--latency-table TABLE``, ``latency@NAME`` for each
-        ``NAME=TABLE``."""
-        tables = {"latency": LatencyTable.load(self.config.latency_table)} if self.config.latency_table else {}
+    def _latency_sources(self) -> dict[str, tuple[str, Any]]:
+        """The space and latency predictor of each latency table (or few-shot transfer file) by metric: ``latency``
+        for ``--latency-table TABLE``, ``latency@NAME`` for each ``NAME=TABLE``."""
+        tables = {"latency": latency_predictor(self.config.latency_table)} if self.config.latency_table else {}
         for entry in self.config.latency_tables:
             device, sep, path = str(entry).partition("=")
             if not sep or not DEVICE_NAME.fullmatch(device) or not path:
@@ -121,7 +120,7 @@ class SearchSetup:
                 )
             if device_latency(device) in tables:
                 raise ConfigError(f"device {device!r} has two latency tables", field="latency_table", value=entry)
-            tables[device_latency(device)] = LatencyTable.load(path)
+            tables[device_latency(device)] = latency_predictor(path)
         return tables
 
     def _num_classes(self, facts: _SupernetFacts | None, model: Predictor | None) -> int:

@@ -31,6 +31,7 @@ from torch.utils import benchmark
 
 from nas.profile.quantization import QUANTIZATION, quantize_int8
 from search_spaces import ConfigError, Registry
+from search_spaces.atomic import atomic_write_bytes
 from search_spaces.checks import check_at_least, require
 
 __all__ = [
@@ -425,7 +426,7 @@ class OnnxRuntimeInt8Timer(OnnxRuntimeTimer):
         batches = iter([{"input": torch.randn(input_shape).numpy()} for _ in range(4)])
         with tempfile.TemporaryDirectory() as scratch:
             fp32, int8 = Path(scratch) / "fp32.onnx", Path(scratch) / "int8.onnx"
-            fp32.write_bytes(super().onnx_model(module, input_shape))
+            atomic_write_bytes(fp32, super().onnx_model(module, input_shape))
             quantize_int8(fp32, int8, _Feeds(batches))
             return int8.read_bytes()
 

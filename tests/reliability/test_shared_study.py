@@ -23,7 +23,7 @@ import nas
 from nas.search.driver import STUDY_NAME
 from tests.conftest import REPO_ROOT
 
-TRIALS = 14
+TRIALS = 40  # enough that driver a cannot finish the study before driver b has started and joined
 
 
 @pytest.fixture

@@ -51,9 +51,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["TIMM_FORMAT", "TIMM_FORMAT_VERSION", "TimmModelSpec", "renamed_state"]
+from search_spaces import ConfigError
+
+__all__ = ["TIMM_FORMAT", "TIMM_FORMAT_VERSION", "TimmModelSpec", "batch_norm_eps", "renamed_state"]
 
 TIMM_FORMAT = "nas-timm"
 TIMM_FORMAT_VERSION = 1
@@ -95,3 +97,16 @@ def renamed_state(state: Mapping[str, Tensor], modules: Mapping[str, str]) -> di
             raise KeyError(f"no timm name for {key!r}")
         renamed[f"{modules[module]}.{name}"] = value
     return renamed
+
+
+def batch_norm_eps(model: nn.Module) -> float:
+    """The one batch-norm epsilon of every layer of ``model`` (timm's constructors take one for the whole network);
+    ConfigError when the layers differ."""
+    found = {module.eps for module in model.modules() if isinstance(module, nn.BatchNorm2d)}
+    if len(found) != 1:
+        raise ConfigError(
+            f"format 'timm' cannot write batch norms with epsilons {sorted(found)}; timm takes one",
+            field="format",
+            value="timm",
+        )
+    return float(found.pop())

@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from nas.supernet.families.mobilenetv3.static import ConvBnAct, MBConvBlock, MobileNetV3Subnet
-from nas.supernet.timm_model import TimmModelSpec, renamed_state
+from nas.supernet.timm_model import TimmModelSpec, batch_norm_eps, renamed_state
 from search_spaces import Arch, MobileNetV3Space, make_divisible
 
 __all__ = ["TIMM_ACTIVATIONS", "mbconv_arch_def", "mobilenetv3_timm_spec", "timm_expand_ratio"]
@@ -117,14 +117,6 @@ def stem_stride(stem: ConvBnAct) -> int | None:
     """The stem's stride when it is not timm's 2 (then the loader sets it), else None."""
     stride = int(stem.conv.stride[0])
     return None if stride == _TIMM_STEM_STRIDE else stride
-
-
-def batch_norm_eps(model: nn.Module) -> float:
-    """The one batch-norm epsilon of every layer of ``model`` (timm takes one for the whole network)."""
-    found = {module.eps for module in model.modules() if isinstance(module, nn.BatchNorm2d)}
-    if len(found) != 1:
-        raise ValueError(f"batch norms with epsilons {sorted(found)}; timm takes one")
-    return float(found.pop())
 
 
 def mobilenetv3_timm_spec(space: MobileNetV3Space, arch: Arch, subnet: nn.Module) -> TimmModelSpec:

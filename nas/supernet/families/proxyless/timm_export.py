@@ -15,12 +15,11 @@ from torch import nn
 
 from nas.supernet.families.mobilenetv3.timm_export import (
     TIMM_ACTIVATIONS,
-    batch_norm_eps,
     mbconv_arch_def,
     stem_stride,
 )
 from nas.supernet.families.proxyless.static import ProxylessSubnet
-from nas.supernet.timm_model import TimmModelSpec, renamed_state
+from nas.supernet.timm_model import TimmModelSpec, batch_norm_eps, renamed_state
 from search_spaces import Arch, ProxylessSpace
 
 __all__ = ["proxyless_timm_spec"]

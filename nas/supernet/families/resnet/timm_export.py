@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from nas.supernet.families.resnet.static import Bottleneck, ResNetSubnet, Stem
-from nas.supernet.timm_model import TimmModelSpec, renamed_state
+from nas.supernet.timm_model import TimmModelSpec, batch_norm_eps, renamed_state
 from search_spaces import Arch, ConfigError, ResNetSpace
 
 __all__ = ["resnet_timm_spec"]
@@ -84,13 +84,6 @@ def _stage(blocks: list[Bottleneck]) -> dict[str, Any]:
     return {"stride": stride, "widths": [block.conv1.conv.out_channels for block in blocks]}
 
 
-def _batch_norm_eps(model: nn.Module) -> float:
-    found = {module.eps for module in model.modules() if isinstance(module, nn.BatchNorm2d)}
-    if len(found) != 1:
-        raise _refuse(f"batch norms with epsilons {sorted(found)}; timm takes one")
-    return float(found.pop())
-
-
 def resnet_timm_spec(space: ResNetSpace, arch: Arch, subnet: nn.Module) -> TimmModelSpec:
     """``subnet`` (a :class:`ResNetSubnet` of ``arch``) as timm's ``ResNet``.
 
@@ -124,7 +117,7 @@ def resnet_timm_spec(space: ResNetSpace, arch: Arch, subnet: nn.Module) -> TimmM
         "stem_type": "deep",
         "stem_width": mid,
         "avg_down": True,
-        "norm_eps": _batch_norm_eps(subnet),
+        "norm_eps": batch_norm_eps(subnet),
         "drop_rate": subnet.dropout.p,
     }
     state = renamed_state(subnet.state_dict(), modules)

@@ -28,6 +28,13 @@ def _timer(device: str, threads: int | None, cuda_graphs: bool, args: argparse.N
     return create_timer(device, threads or None, cuda_graphs=cuda_graphs, **options)
 
 
+def _fresh_out(out: Path, overwrite: bool) -> Path:
+    """``out``, unless a file is there and ``--overwrite`` was not given."""
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
+    return out
+
+
 def _profile_few_shot(args: argparse.Namespace) -> dict[str, Any]:
     """Measure --few-shot K subnets here and write the transfer file that predicts the rest from --sources."""
     if not args.sources:
@@ -36,9 +43,7 @@ def _profile_few_shot(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("--few-shot measures this machine; it does not combine with --on", field="on")
     space = get_space(args.space)
     default = default_table_path(args.device, space.name, args.batch).with_suffix(f".fewshot{args.few_shot}.json")
-    out = Path(args.out) if args.out else default
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
+    out = _fresh_out(Path(args.out) if args.out else default, args.overwrite)
     timer = _timer(args.device, args.threads, args.cuda_graphs, args)
     started = time.perf_counter()
     measured = profile_few_shot(
@@ -87,9 +92,9 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
             "--ray-address profiles on a cluster's device: name it with --on RESOURCE", field="on", value=None
         )
     space = get_space(args.space)
-    out = Path(args.out) if args.out else default_table_path(args.device, space.name, args.batch)
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
+    out = _fresh_out(
+        Path(args.out) if args.out else default_table_path(args.device, space.name, args.batch), args.overwrite
+    )
     timer = _timer(args.device, args.threads, args.cuda_graphs, args)
     started = time.perf_counter()
     table = profile_table(space, timer, args.batch, args.num_classes, args.calibration, args.seed, not args.json)
@@ -125,8 +130,7 @@ def _profile_remote(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     outs = {resource: Path(args.out) if args.out else remote_table_path(resource, request) for resource in args.on}
     for out in outs.values():
-        if out.exists() and not args.overwrite:
-            raise ConfigError(f"{out} exists; pass --overwrite to replace it", field="out", value=str(out))
+        _fresh_out(out, args.overwrite)
     started = time.perf_counter()
     tables = profile_on(args.on, request, args.ray_address)
     rows = []

@@ -160,7 +160,7 @@ class SubnetExporter:
             reference_name = "fine-tuned subnet's eager forward (eval mode, recalibrated BN)"
             accuracy = {"after": score(subnet, test_images, test_labels, 256), "before": accuracy["after"]}
         preprocessing = evaluation_preprocessing(data, resolution)
-        data_for_formats = FormatData(calibration, test_images, test_labels)
+        data_for_formats = FormatData(calibration, test_images, test_labels, accuracy["after"].accuracy)
         formats, parity = self._write_formats(
             subnet, images, preprocessing, reference, reference_name, folder, name, data_for_formats
         )

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.data.preprocessing import Preprocessing
-from nas.export.int8 import INT8_FILE, INT8_RELATIVE_TOLERANCE, FormatData, accuracy_of, float_accuracy, quantize_onnx
+from nas.export.int8 import INT8_FILE, INT8_RELATIVE_TOLERANCE, FormatData, accuracy_of, quantize_onnx
 from nas.export.timm_format import TIMM_FILES, check_timm, load_written_timm, write_timm
 from nas.profile.quantization import QUANTIZATION
 from nas.supernet.registry import static_subnet
@@ -236,7 +236,7 @@ def _write_onnx_int8(
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         _write_onnx(model, example, Path(scratch))
         quantize_onnx(Path(scratch) / ONNX_FILE, folder / INT8_FILE, data.calibration, INPUT_NAME)
-    fp32 = float_accuracy(model, data.test_images, data.test_labels)
+    fp32 = data.float_accuracy
     int8 = accuracy_of(_load_onnx_int8(folder), data.test_images, data.test_labels)
     return {
         "quantization": QUANTIZATION,

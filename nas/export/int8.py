@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from nas.profile.quantization import quantize_int8
 
-__all__ = ["INT8_FILE", "INT8_RELATIVE_TOLERANCE", "FormatData", "quantize_onnx", "relative_diff"]
+__all__ = ["INT8_FILE", "INT8_RELATIVE_TOLERANCE", "FormatData", "accuracy_of", "quantize_onnx", "relative_diff"]
 
 INT8_FILE = "model.int8.onnx"
 INT8_RELATIVE_TOLERANCE = 0.15
@@ -33,11 +32,13 @@ range per step; a dozen layers compound it)."""
 @dataclass(frozen=True)
 class FormatData:
     """What a format that calibrates or scores its artifact gets besides the parity images: training images for
-    calibration and the test split to score on (all preprocessed, at the arch's resolution)."""
+    calibration, the test split to score on (all preprocessed, at the arch's resolution) and the float32 subnet's
+    accuracy there."""
 
     calibration: Tensor
     test_images: Tensor
     test_labels: Tensor
+    float_accuracy: float  # the float32 subnet's test accuracy, as the card records it
 
 
 def relative_diff(output: Tensor, reference: Tensor) -> float:
@@ -77,9 +78,3 @@ def accuracy_of(run: Any, images: Tensor, labels: Tensor, batch: int = 256) -> f
         logits = run(images[start : start + batch])
         correct += int((logits.argmax(1) == labels[start : start + batch]).sum())
     return correct / max(1, len(images))
-
-
-def float_accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
-    """Top-1 accuracy of the float32 eval-mode ``model``."""
-    with torch.no_grad():
-        return accuracy_of(model.eval(), images, labels)

@@ -83,3 +83,12 @@ def record(name: str, result: dict[str, Any]) -> Path:
     payload = {"benchmark": name, "measured": time.strftime("%Y-%m-%d"), "machine": machine(), **provenance(), **result}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def spread(values: list[float], worst: Any = min) -> dict[str, float]:
+    """Mean, standard deviation (0 for one value) and worst of a figure over runs."""
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "worst": worst(values),
+    }

@@ -20,9 +20,12 @@ from common import median_ms, record
 
 import nas
 from nas.supernet.families.mobilenetv3.static import MobileNetV3Subnet
+from nas.testing.supernet import randomize_
 
 ORIGINAL_MS = {"largest": 56.0, "random": 40.0}
 TARGET_MS = 8.0
+PARITY_TOLERANCE = 1e-5
+"""Largest logit difference allowed between a supernet and its extracted subnet (1000 fp32 logits)."""
 
 
 def naive_extract(supernet: torch.nn.Module, arch: nas.Arch) -> torch.nn.Module:
@@ -30,6 +33,22 @@ def naive_extract(supernet: torch.nn.Module, arch: nas.Arch) -> torch.nn.Module:
     subnet = MobileNetV3Subnet(supernet.space, arch, supernet.num_classes, supernet.dropout_rate)
     subnet.load_state_dict(state, strict=True)
     return subnet
+
+
+def parity(archs: int) -> dict:
+    """The worst logit difference between the supernet and the subnet it extracts, for the largest and ``archs``
+    seeded random ofa_mbv3 subnets (random weights and BN statistics, one random image at each resolution)."""
+    supernet = randomize_(nas.create_supernet("ofa_mbv3", num_classes=1000), seed=0).eval()
+    space = supernet.space
+    rng = random.Random(0)
+    worst = 0.0
+    with torch.no_grad():
+        for index, arch in enumerate([space.largest()] + [space.sample(rng) for _ in range(archs)]):
+            side = int(arch["resolution"])
+            images = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(index))
+            supernet.set_active(arch)
+            worst = max(worst, (supernet(images) - supernet.extract(arch)(images)).abs().max().item())
+    return {"archs": archs, "max_abs_diff": worst, "tolerance": PARITY_TOLERANCE}
 
 
 def main() -> None:
@@ -55,7 +74,7 @@ def main() -> None:
             "met": statistics.median(ours) <= TARGET_MS,
             "archs": len(archs),
         }
-    path = record("extraction", {"space": "ofa_mbv3", "num_classes": 1000, "results": results})
+    path = record("extraction", {"space": "ofa_mbv3", "num_classes": 1000, "results": results, "parity": parity(100)})
     for label, row in results.items():
         print(
             f"{label:8s} ours {row['ours_median_ms']:6.2f} ms  naive {row['naive_baseline_median_ms']:6.2f} ms  "

@@ -56,34 +56,28 @@ def reported(validation: dict[str, Any], prefix: str) -> dict[str, float]:
     return {name: round(validation[prefix + name], 4) for name in ("mape", "within_10pct", "kendall_tau", "spearman")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="ofa_mbv3_small")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "onnxruntime"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--subnets", type=int, default=100, help="validation subnets (none used for the fit)")
-    parser.add_argument("--calibration", type=int, default=40)
-    parser.add_argument("--busy", action="store_true", help="profile while another CPU-bound process runs")
-    args = parser.parse_args()
-    space = get_space(args.space)
-    timer = create_timer(args.device, args.threads)
+def measure(space_name: str, device: str, threads: int, subnets: int, calibration: int, busy_profile: bool) -> dict:
+    """Profile ``space_name``'s table (beside a CPU-bound process when ``busy_profile``) and validate it on
+    ``subnets`` fresh subnets measured end to end on the quiet machine."""
+    space = get_space(space_name)
+    timer = create_timer(device, threads)
     started = time.perf_counter()
-    with busy(args.busy):
-        table = profile_table(space, timer, 1, 1000, args.calibration, seed=0)
+    with busy(busy_profile):
+        table = profile_table(space, timer, 1, 1000, calibration, seed=0)
     profile_seconds = time.perf_counter() - started
-    validation = validate_table(table, space, timer, args.subnets, seed=1)
+    validation = validate_table(table, space, timer, subnets, seed=1)
     rows = validation.pop("rows")
     measured = np.array([row["measured_ms"] for row in rows])
     raw = np.array([row["raw_sum_ms"] for row in rows])
-    calibration_raw = LatencyModel(table, space).raw(random_archs(space, args.calibration, 0))
+    calibration_raw = LatencyModel(table, space).raw(random_archs(space, calibration, 0))
     scale, offset = np.polyfit(calibration_raw, table.machine["calibration_ms"], 1)
     old = scale * raw + offset
     model, raw_figures, floor = (reported(validation, prefix) for prefix in ("", "raw_", "floor_"))
     result: dict[str, Any] = {
         "space": space.name,
-        "device": args.device,
-        "threads": args.threads,
-        "profiled": "busy (one CPU-bound process running)" if args.busy else "quiet",
+        "device": device,
+        "threads": threads,
+        "profiled": "busy (one CPU-bound process running)" if busy_profile else "quiet",
         "validated": "quiet",
         "parts": len(table.entries),
         "profile_seconds": round(profile_seconds, 1),
@@ -91,7 +85,7 @@ def main() -> None:
         "reference_speed_range": table.machine["reference"]["speed_range"],
         "validation_speed": validation["speed"],
         "model": {"method": table.model.method, "note": table.model.note} if table.model else None,
-        "subnets": args.subnets,
+        "subnets": subnets,
         "new_model": model,
         "raw_sum": raw_figures,
         "old_correction": {"scale": round(float(scale), 4), "offset_ms": round(float(offset), 4),
@@ -108,9 +102,22 @@ def main() -> None:
         },
         "subnet_rows": rows,
     }  # fmt: skip
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="ofa_mbv3_small")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "onnxruntime"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--subnets", type=int, default=100, help="validation subnets (none used for the fit)")
+    parser.add_argument("--calibration", type=int, default=40)
+    parser.add_argument("--busy", action="store_true", help="profile while another CPU-bound process runs")
+    args = parser.parse_args()
+    result = measure(args.space, args.device, args.threads, args.subnets, args.calibration, args.busy)
     print({k: v for k, v in result.items() if k != "subnet_rows"}, flush=True)
     mode = "busy" if args.busy else "quiet"
-    print("recorded in", record(f"latency_{args.device}_{space.name}_{mode}", result))
+    print("recorded in", record(f"latency_{args.device}_{result['space']}_{mode}", result))
 
 
 if __name__ == "__main__":

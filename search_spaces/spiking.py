@@ -23,7 +23,7 @@ class SpikingResNetSpace(StagedSpace):
     """Stem, three residual stages (widths ``stage_widths``, strides ``stage_strides``), pooled linear head."""
 
     name: str
-    resolutions: tuple[int, ...] = (12, 16)
+    resolutions: tuple[int, ...] = (14, 16)
     stage_widths: tuple[int, ...] = (16, 32, 64)
     stage_strides: tuple[int, ...] = (1, 2, 2)
     depths: tuple[int, ...] = (1, 2)

@@ -8,7 +8,7 @@ from typing import Any
 
 from nas.cli.common import Commands, emit, mib, table
 from nas.profile.validation import validation_text
-from nas.quickstart import run_quickstart, run_spiking_quickstart
+from nas.quickstart import SPIKING_EPOCHS, run_quickstart, run_spiking_quickstart
 
 __all__ = ["register"]
 
@@ -38,7 +38,7 @@ def _options(args: argparse.Namespace, epochs: int, trials: int) -> dict[str, An
 def _run(args: argparse.Namespace) -> int:
     if args.spiking:
         name = args.name or datetime.now().strftime("spiking-%Y%m%d-%H%M%S")
-        return emit(args, run_spiking_quickstart(name, **_options(args, 12, 32)), _render_spiking)
+        return emit(args, run_spiking_quickstart(name, **_options(args, SPIKING_EPOCHS, 32)), _render_spiking)
     name = args.name or datetime.now().strftime("quickstart-%Y%m%d-%H%M%S")
     return emit(args, run_quickstart(name, random_subnets=args.subnets, **_options(args, 15, 24)), _render)
 
@@ -150,7 +150,7 @@ def _render_spiking(report: dict[str, Any]) -> None:
 def register(commands: Commands) -> None:
     """Add ``nas quickstart``."""
     quick = commands.add("quickstart", "train on digits and measure subnets (the main job)", _HELP)
-    quick.add_argument("--epochs", type=int, help="training epochs (default 15; 12 with --spiking)")
+    quick.add_argument("--epochs", type=int, help=f"training epochs (default 15; {SPIKING_EPOCHS} with --spiking)")
     quick.add_argument("--subnets", type=int, default=20, help="random subnets to evaluate")
     quick.add_argument("--seed", type=int, default=0, help="seed for weights, data order and sampled subnets")
     quick.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")

@@ -4,6 +4,6 @@ profile, search, verify, export), for the MobileNetV3 family and for spiking net
 from __future__ import annotations
 
 from nas.quickstart.digits import QuickstartTargets, run_quickstart
-from nas.quickstart.spiking import SPIKING_ACCURACY_TARGET, run_spiking_quickstart
+from nas.quickstart.spiking import SPIKING_ACCURACY_TARGET, SPIKING_EPOCHS, run_spiking_quickstart
 
-__all__ = ["SPIKING_ACCURACY_TARGET", "QuickstartTargets", "run_quickstart", "run_spiking_quickstart"]
+__all__ = ["SPIKING_ACCURACY_TARGET", "SPIKING_EPOCHS", "QuickstartTargets", "run_quickstart", "run_spiking_quickstart"]

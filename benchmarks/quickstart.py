@@ -1,5 +1,5 @@
 """Record the quickstart's figures over seeds: accuracy of the largest, smallest and 20 random subnets, and the
-training time, from ``nas quickstart`` runs (2 threads, seeds 0, 1, 2 by default).
+training time, from ``nas quickstart`` runs without their search (2 threads, seeds 0, 1, 2 by default).
 
 Run: bash .ci/venv python benchmarks/quickstart.py [--seeds 0 1 2] [--threads 2]
 """
@@ -24,9 +24,10 @@ FIGURES = ("largest_test_accuracy", "smallest_test_accuracy", "random_test_accur
 
 
 def measure(seed: int, threads: int, name: str, progress: bool = False) -> dict[str, Any]:
-    """One quickstart run (train, evaluate, search, verify) and its figures."""
+    """One quickstart run's training and subnet evaluation (its search is benchmarked by ``search_cpu.py``) and its
+    figures."""
     torch.set_num_threads(threads)
-    report = run_quickstart(name, seed=seed, threads=threads, progress=progress)
+    report = run_quickstart(name, seed=seed, threads=threads, progress=progress, search_trials=0)
     accuracies = [row["test_accuracy"] for row in report["subnets"]]
     return {
         "seed": seed,

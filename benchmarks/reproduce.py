@@ -77,12 +77,25 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Context:
+    """What every check is given: ``quick``, the prefix of the run folders it creates, where the records are."""
+
+    quick: bool
+    prefix: str
+    results: Path = RESULTS
+
+    def recorded(self, stem: str) -> dict[str, Any]:
+        """The record ``<results>/<stem>.json``."""
+        return json.loads((self.results / f"{stem}.json").read_text())
+
+
+@dataclass(frozen=True)
 class Check:
     """A group of figures measured by one run of a benchmark."""
 
     name: str
     minutes: float  # on 2 cores, with --quick
-    run: Callable[[bool, str], list[Comparison]]  # (quick, run-folder prefix) -> comparisons
+    run: Callable[[Context], list[Comparison]]
     help: str
 
 
@@ -92,24 +105,20 @@ CHECKS: dict[str, Check] = {}
 def check(name: str, minutes: float, help: str) -> Callable:
     """Register the decorated function as the check ``name``."""
 
-    def register(function: Callable[[bool, str], list[Comparison]]) -> Callable:
+    def register(function: Callable[[Context], list[Comparison]]) -> Callable:
         CHECKS[name] = Check(name, minutes, function, help)
         return function
 
     return register
 
 
-def recorded(stem: str) -> dict[str, Any]:
-    return json.loads((RESULTS / f"{stem}.json").read_text())
-
-
 @check("quickstart", 10, "nas quickstart: largest, smallest and worst random subnet's test accuracy")
-def quickstart_figures(quick: bool, prefix: str) -> list[Comparison]:
+def quickstart_figures(context: Context) -> list[Comparison]:
     import quickstart
 
-    record = recorded("quickstart")
-    seeds = record["seeds"][:1] if quick else record["seeds"]
-    runs = [quickstart.measure(seed, record["threads"], f"{prefix}-quickstart-s{seed}") for seed in seeds]
+    record = context.recorded("quickstart")
+    seeds = record["seeds"][:1] if context.quick else record["seeds"]
+    runs = [quickstart.measure(seed, record["threads"], f"{context.prefix}-quickstart-s{seed}") for seed in seeds]
     return [
         Comparison(
             f"quickstart {figure.replace('_', ' ')}",
@@ -123,15 +132,15 @@ def quickstart_figures(quick: bool, prefix: str) -> list[Comparison]:
 
 
 @check("spiking", 6, "nas quickstart --spiking: the best pick's test accuracy at T <= 4")
-def spiking_figures(quick: bool, prefix: str) -> list[Comparison]:
+def spiking_figures(context: Context) -> list[Comparison]:
     import spiking_cpu
 
-    record = recorded("spiking_cpu")
+    record = context.recorded("spiking_cpu")
     settings = [(run["seed"], run["threads"]) for run in record["runs"]]
-    if quick:
+    if context.quick:
         settings = [(min(record["seeds"]), max(record["threads"]))]
     runs = [
-        spiking_cpu.measure_quickstart(seed, threads, f"{prefix}-spiking-s{seed}-t{threads}", record["epochs"])
+        spiking_cpu.measure_quickstart(seed, threads, f"{context.prefix}-spiking-s{seed}-t{threads}", record["epochs"])
         for seed, threads in settings
     ]
     return [
@@ -146,11 +155,11 @@ def spiking_figures(quick: bool, prefix: str) -> list[Comparison]:
 
 
 @check("extraction_parity", 1, "the largest and random ofa_mbv3 subnets: supernet vs extracted logits")
-def extraction_parity(quick: bool, prefix: str) -> list[Comparison]:
+def extraction_parity(context: Context) -> list[Comparison]:
     import extraction
 
-    record = recorded("extraction")["parity"]
-    now = extraction.parity(record["archs"] if not quick else min(record["archs"], 20))
+    record = context.recorded("extraction")["parity"]
+    now = extraction.parity(record["archs"] if not context.quick else min(record["archs"], 20))
     return [
         Comparison(
             "extraction: worst |supernet - extracted| logit",
@@ -162,10 +171,10 @@ def extraction_parity(quick: bool, prefix: str) -> list[Comparison]:
 
 
 @check("nb201_predictor", 0.2, "NAS-Bench-201 accuracy predictor: Kendall tau by training-set size")
-def nb201_predictor_figures(quick: bool, prefix: str) -> list[Comparison]:
+def nb201_predictor_figures(context: Context) -> list[Comparison]:
     import nb201_predictor
 
-    record = recorded("nb201_predictor")
+    record = context.recorded("nb201_predictor")
     now = {row["train_size"]: row for row in nb201_predictor.measure()["results"]}
     comparisons = []
     for row in record["results"]:
@@ -183,11 +192,11 @@ def nb201_predictor_figures(quick: bool, prefix: str) -> list[Comparison]:
 
 
 @check("nb201_search", 1, "NAS-Bench-201 search: regret after 300 queries (evolution; with the predictor unless quick)")
-def nb201_search_figures(quick: bool, prefix: str) -> list[Comparison]:
+def nb201_search_figures(context: Context) -> list[Comparison]:
     import nb201_search
 
-    record = recorded("nb201_search")
-    strategies = ["evolution"] if quick else ["evolution", "predictor"]
+    record = context.recorded("nb201_search")
+    strategies = ["evolution"] if context.quick else ["evolution", "predictor"]
     names = [name for name in record["problems"] if not name.startswith("two_objectives")]
     now = nb201_search.measure(record["seeds"], record["queries"], strategies, names)
     comparisons = []
@@ -215,10 +224,10 @@ def _from_standard_error(row: dict[str, Any], seeds: int) -> Spread:
 
 
 @check("latency_table", 4, "a CPU latency table of ofa_mbv3_small: MAPE and Spearman over the noise floor's")
-def latency_table_figures(quick: bool, prefix: str) -> list[Comparison]:
+def latency_table_figures(context: Context) -> list[Comparison]:
     import latency_cpu
 
-    records = [recorded(f"latency_cpu_ofa_mbv3_small_{mode}") for mode in ("quiet", "busy")]
+    records = [context.recorded(f"latency_cpu_ofa_mbv3_small_{mode}") for mode in ("quiet", "busy")]
     first = records[0]
     now = latency_cpu.measure(
         first["space"], first["device"], first["threads"], first["subnets"], 40, busy_profile=False
@@ -234,14 +243,14 @@ def latency_table_figures(quick: bool, prefix: str) -> list[Comparison]:
     ]
 
 
-def run_checks(names: Sequence[str], quick: bool, out: Path) -> list[Comparison]:
-    """Run the checks ``names`` in order, printing each comparison as it comes; write ``report.json``."""
+def run_checks(names: Sequence[str], context: Context, out: Path) -> list[Comparison]:
+    """Run the checks ``names`` in order, printing each comparison as it comes; write ``<out>/report.json``."""
     comparisons: list[Comparison] = []
-    report: dict[str, Any] = {"quick": quick, **provenance(), "checks": {}}
+    report: dict[str, Any] = {"quick": context.quick, "results": str(context.results), **provenance(), "checks": {}}
     for name in names:
         started = time.perf_counter()
         print(f"[{name}] {CHECKS[name].help} ...", flush=True)
-        found = CHECKS[name].run(quick, out.name)
+        found = CHECKS[name].run(context)
         for comparison in found:
             print("  " + comparison.line(), flush=True)
         comparisons.extend(found)
@@ -263,10 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="one seed of the expensive figures (~25 min)")
     parser.add_argument("--only", nargs="+", choices=sorted(CHECKS), metavar="NAME", help="run only these checks")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the records to compare with (%(default)s)")
+    parser.add_argument("--out", type=Path, help="report folder (default: runs/reproduce-<time>)")
     args = parser.parse_args(argv)
     names = args.only or list(CHECKS)
-    out = ROOT / "runs" / f"reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
-    comparisons = run_checks(names, args.quick, out)
+    out = args.out or ROOT / "runs" / f"reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
+    comparisons = run_checks(names, Context(args.quick, out.name, args.results), out)
     outside = [c for c in comparisons if not c.within]
     print(f"{len(comparisons) - len(outside)} of {len(comparisons)} figures within their recorded spread; "
           f"report: {out / 'report.json'}")  # fmt: skip

@@ -314,6 +314,18 @@ def extraction(results: Results) -> list[Row]:
                 provenance(r),
             )
         )
+    parity = r["parity"]
+    rows.append(
+        Row(
+            f"extraction parity: supernet vs extracted subnet logits, largest + {parity['archs']} random "
+            f"`{r['space']}` subnets (random weights and BN statistics)",
+            f"worst max abs difference {parity['max_abs_diff']:g}",
+            "-",
+            f"<= {parity['tolerance']:g}",
+            _no(parity["max_abs_diff"] <= parity["tolerance"]),
+            provenance(r),
+        )
+    )
     return rows
 
 

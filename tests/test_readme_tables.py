@@ -3,30 +3,21 @@ stale figure cannot survive a commit; and every results file must have a rendere
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.benchmark_scripts import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "readme_tables.py"
 
 
 @pytest.fixture(scope="module")
 def tables() -> ModuleType:
     """``benchmarks/readme_tables.py`` loaded by path (``benchmarks/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("readme_tables", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+    return load_script("readme_tables")
 
 
 def test_readme_table_is_the_rendered_one(tables: ModuleType) -> None:

@@ -3,7 +3,6 @@ moved is reported and fails the command, and the cheap checks reproduce the comm
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,24 +11,15 @@ from types import ModuleType
 
 import pytest
 
+from tests.benchmark_scripts import BENCHMARKS, load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def reproduce() -> ModuleType:
-    """``benchmarks/reproduce.py`` loaded by path, with ``benchmarks/`` importable as its scripts expect."""
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("reproduce", BENCHMARKS / "reproduce.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    """``benchmarks/reproduce.py`` loaded by path (``benchmarks/`` is not a package)."""
+    return load_script("reproduce")
 
 
 def _run(*arguments: str) -> subprocess.CompletedProcess:

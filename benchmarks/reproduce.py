@@ -4,7 +4,7 @@ Each figure is re-measured the way its benchmark measured it and printed beside 
 mean and standard deviation over its runs (seeds, thread counts), the figure now, and whether the difference is
 within the recorded spread: twice the standard deviation of a difference of two means,
 ``2 * std * sqrt(1/runs_recorded + 1/runs_now)``, never narrower than the figure's resolution (one test image for
-an accuracy on digits). ``--quick`` re-runs one seed of the expensive figures (about 25 minutes on 2 cores);
+an accuracy on digits). ``--quick`` re-runs one seed of the expensive figures (about 15 minutes on 2 cores);
 without it every recorded seed is re-run. The report is also written to ``runs/reproduce-<time>/report.json``.
 
 Run: bash .ci/venv python -m benchmarks reproduce [--quick] [--only NAME ...]
@@ -44,6 +44,10 @@ class Spread:
         return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
 
 
+def _runs(count: int) -> str:
+    return f"{count} run" + ("" if count == 1 else "s")
+
+
 @dataclass(frozen=True)
 class Comparison:
     """One figure, recorded and now."""
@@ -70,8 +74,8 @@ class Comparison:
         def show(value: float) -> str:
             return f"{value * scale:.4g}{self.unit}"
 
-        recorded = f"{show(self.recorded.mean)} ± {show(self.recorded.std)} ({self.recorded.runs} runs)"
-        now = f"{show(self.now.mean)} ({self.now.runs} run{'s' if self.now.runs > 1 else ''})"
+        recorded = f"{show(self.recorded.mean)} ± {show(self.recorded.std)} ({_runs(self.recorded.runs)})"
+        now = f"{show(self.now.mean)} ({_runs(self.now.runs)})"
         verdict = "within" if self.within else "OUTSIDE"
         return f"{self.figure:<58} {recorded:<32} {now:<22} {verdict} (± {show(self.tolerance)})"
 
@@ -112,7 +116,7 @@ def check(name: str, minutes: float, help: str) -> Callable:
     return register
 
 
-@check("quickstart", 10, "nas quickstart: largest, smallest and worst random subnet's test accuracy")
+@check("quickstart", 6, "nas quickstart: largest, smallest and worst random subnet's test accuracy")
 def quickstart_figures(context: Context) -> list[Comparison]:
     import quickstart
 
@@ -131,7 +135,7 @@ def quickstart_figures(context: Context) -> list[Comparison]:
     ]
 
 
-@check("spiking", 6, "nas quickstart --spiking: the best pick's test accuracy at T <= 4")
+@check("spiking", 5, "nas quickstart --spiking: the best pick's test accuracy at T <= 4")
 def spiking_figures(context: Context) -> list[Comparison]:
     import spiking_cpu
 
@@ -270,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="checks: " + "; ".join(f"{c.name} ({c.help}, ~{c.minutes:g} min quick)" for c in CHECKS.values()),
     )
-    parser.add_argument("--quick", action="store_true", help="one seed of the expensive figures (~25 min)")
+    parser.add_argument("--quick", action="store_true", help="one seed of the expensive figures (~15 min)")
     parser.add_argument("--only", nargs="+", choices=sorted(CHECKS), metavar="NAME", help="run only these checks")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the records to compare with (%(default)s)")
     parser.add_argument("--out", type=Path, help="report folder (default: runs/reproduce-<time>)")

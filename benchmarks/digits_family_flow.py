@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import record
+from common import record, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPACES = ("autoformer_t_small", "timm_mobilenetv3_large_100_small")
@@ -99,20 +98,12 @@ def main() -> None:
                     "epochs": epochs,
                     "trials": args.trials,
                     "runs": runs,
-                    "largest_test_accuracy": _spread(largest),
-                    "smallest_test_accuracy": _spread(smallest),
-                    "total_s": _spread([sum(run["steps_s"].values()) for run in runs], worst=max),
+                    "largest_test_accuracy": spread(largest),
+                    "smallest_test_accuracy": spread(smallest),
+                    "total_s": spread([sum(run["steps_s"].values()) for run in runs], worst=max),
                 }
                 path = record(f"digits_flow_{space}", result)
                 print(f"{space}: largest {largest}, smallest {smallest}; recorded {path}", flush=True)
-
-
-def _spread(values: list[float], worst: Any = min) -> dict[str, float]:
-    return {
-        "mean": round(statistics.mean(values), 2),
-        "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-        "worst": round(worst(values), 2),
-    }
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, provenance
+from common import RESULTS, ROOT, provenance, spread
 
 DIGITS_TEST_IMAGES = 360
 """The digits test split: one image is the resolution of a test accuracy."""
@@ -40,8 +39,8 @@ class Spread:
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
-        values = [float(v) for v in values]
-        return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
+        figures = spread([float(v) for v in values])
+        return cls(figures["mean"], figures["std"], len(values))
 
 
 def _runs(count: int) -> str:
